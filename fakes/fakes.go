@@ -1,0 +1,78 @@
+// Package fakes holds the stand-ins chaoslab writes for systems it cannot run
+// for real in a lab: a slow or faulty upstream, the EC2 metadata service, a
+// TLS-inspecting proxy, a header-stripping load balancer, a token issuer, DNS
+// and the Kong-compatible gateway emulation.
+//
+// Every fake lives in its own subpackage and registers a Def here, so the CLI
+// (`chaoslab fake NAME --flags`), the embedded backend (in-process) and the
+// docker backend (the same flags as a container entrypoint) all start it the
+// same way. Adding a fake is adding one package with one Register call.
+package fakes
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Server is a running fake. It is ready (listening and serving) when the
+// Starter that made it returns.
+type Server interface {
+	// URL is the main endpoint, printed by the CLI as "listening on <URL>".
+	URL() string
+	// Info is extra "key: value" lines the CLI prints after the listening
+	// line, for example "ca: /tmp/lab/ca.pem".
+	Info() []string
+	// Close stops the fake and everything it started. It is idempotent.
+	Close() error
+}
+
+// Starter starts a fake with the flag values parsed into it.
+type Starter func(ctx context.Context) (Server, error)
+
+// Def describes one fake.
+type Def struct {
+	Name    string // "upstream", "imds", "mitm", ...
+	Summary string // one line for `chaoslab fake --help`
+	// Flags registers the fake's flags on fs. The returned Starter starts the
+	// fake with whatever values fs.Parse put into them; it must validate them
+	// and return a one-line error naming the bad flag.
+	Flags func(fs *flag.FlagSet) Starter
+}
+
+var (
+	mu   sync.Mutex
+	defs = map[string]Def{}
+)
+
+// Register adds a fake; it panics on a duplicate name (a programming error).
+func Register(d Def) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := defs[d.Name]; dup {
+		panic(fmt.Sprintf("fakes: %q registered twice", d.Name))
+	}
+	defs[d.Name] = d
+}
+
+// Lookup finds a registered fake by name.
+func Lookup(name string) (Def, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	d, ok := defs[name]
+	return d, ok
+}
+
+// Names lists the registered fakes, sorted.
+func Names() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]string, 0, len(defs))
+	for n := range defs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
