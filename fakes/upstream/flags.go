@@ -1,0 +1,139 @@
+package upstream
+
+import (
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// RegisterFlags binds the upstream's flags to c. TLS flags are bound by the
+// caller (see register.go) because the certificates come from fakes/pki.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Name, "name", "upstream", "name reported in X-Upstream-Name")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
+	fs.DurationVar(&c.Default.Latency, "latency", 0, "delay before the response headers")
+	fs.DurationVar(&c.Default.Jitter, "jitter", 0, "uniform random extra delay, 0..jitter")
+	fs.IntVar(&c.Default.Status, "status", 200, "response status")
+	fs.IntVar(&c.Default.BodySize, "body-size", 0, "pad the body to at least this many bytes")
+	fs.DurationVar(&c.Default.SlowBody, "slow-body", 0, "spread the body over this long")
+	fs.DurationVar(&c.Default.CPU, "cpu", 0, "busy CPU time per request")
+	fs.Func("mode", "normal|close|reset|malformed|hang", func(v string) error {
+		c.Default.Mode = Mode(v)
+		return c.Default.Validate()
+	})
+	fs.Func("rule", "per-path behaviour PREFIX:key=value,... (keys: latency, jitter, status, body_size, slow_body, cpu, mode); repeatable", func(v string) error {
+		prefix, b, err := parseRule(v)
+		if err != nil {
+			return err
+		}
+		if c.Rules == nil {
+			c.Rules = map[string]Behaviour{}
+		}
+		c.Rules[prefix] = b
+		return nil
+	})
+}
+
+// parseRule reads "PREFIX:key=value,key=value".
+func parseRule(v string) (string, Behaviour, error) {
+	prefix, kvs, ok := strings.Cut(v, ":")
+	if !ok || !strings.HasPrefix(prefix, "/") {
+		return "", Behaviour{}, fmt.Errorf("want PREFIX:key=value,... with PREFIX starting with /, got %q", v)
+	}
+	q := map[string][]string{}
+	for _, kv := range strings.Split(kvs, ",") {
+		if kv == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return "", Behaviour{}, fmt.Errorf("rule %q: %q is not key=value", v, kv)
+		}
+		switch k {
+		case "latency", "jitter", "status", "body_size", "slow_body", "cpu", "mode":
+		default:
+			return "", Behaviour{}, fmt.Errorf("rule %q: unknown key %q", v, k)
+		}
+		q[k] = []string{val}
+	}
+	b, err := Behaviour{}.override(q)
+	if err != nil {
+		return "", Behaviour{}, fmt.Errorf("rule %q: %w", v, err)
+	}
+	return prefix, b, nil
+}
+
+// Args renders c back to the flags RegisterFlags reads (TLS excluded): the
+// docker backend runs `chaoslab fake upstream <Args()>` in a container.
+func (c Config) Args() []string {
+	a := []string{"--name", c.Name, "--listen", orDefault(c.Listen, "127.0.0.1:0")}
+	a = append(a, behaviourArgs(c.Default)...)
+	keys := make([]string, 0, len(c.Rules))
+	for k := range c.Rules {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		a = append(a, "--rule", k+":"+ruleString(c.Rules[k]))
+	}
+	return a
+}
+
+func behaviourArgs(b Behaviour) []string {
+	var a []string
+	d := func(flag string, v time.Duration) {
+		if v != 0 {
+			a = append(a, "--"+flag, v.String())
+		}
+	}
+	d("latency", b.Latency)
+	d("jitter", b.Jitter)
+	d("slow-body", b.SlowBody)
+	d("cpu", b.CPU)
+	if b.Status != 0 {
+		a = append(a, "--status", fmt.Sprint(b.Status))
+	}
+	if b.BodySize != 0 {
+		a = append(a, "--body-size", fmt.Sprint(b.BodySize))
+	}
+	if b.Mode != "" {
+		a = append(a, "--mode", string(b.Mode))
+	}
+	return a
+}
+
+func ruleString(b Behaviour) string {
+	var kv []string
+	add := func(k, v string) { kv = append(kv, k+"="+v) }
+	if b.Latency != 0 {
+		add("latency", b.Latency.String())
+	}
+	if b.Jitter != 0 {
+		add("jitter", b.Jitter.String())
+	}
+	if b.Status != 0 {
+		add("status", fmt.Sprint(b.Status))
+	}
+	if b.BodySize != 0 {
+		add("body_size", fmt.Sprint(b.BodySize))
+	}
+	if b.SlowBody != 0 {
+		add("slow_body", b.SlowBody.String())
+	}
+	if b.CPU != 0 {
+		add("cpu", b.CPU.String())
+	}
+	if b.Mode != "" {
+		add("mode", string(b.Mode))
+	}
+	return strings.Join(kv, ",")
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

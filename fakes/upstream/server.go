@@ -1,0 +1,377 @@
+// Package upstream is the lab's stand-in for the service behind a gateway: an
+// HTTP or HTTPS server whose latency, status, body and failure mode are set
+// per path, per request (query parameters) or at run time through a small
+// control API, and which counts what it served.
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ControlPrefix is reserved for the control API; every other path is served
+// with the configured behaviour.
+const ControlPrefix = "/__chaoslab/"
+
+// Config is the upstream's start-up configuration.
+type Config struct {
+	Name    string               // reported in X-Upstream-Name and the body
+	Listen  string               // default 127.0.0.1:0
+	Default Behaviour            // for paths without a rule
+	Rules   map[string]Behaviour // path prefix -> behaviour; longest prefix wins
+	TLS     *tls.Config          // serve HTTPS when set
+	// ClientCertStatus, when set, reports how the TLS client authenticated
+	// (absent/failed/success and the issuer) in the response.
+	ClientCertStatus func(r *http.Request) (status, issuer string)
+	Info             []string // extra lines for the CLI ("ca: ...")
+}
+
+// Stats is what the upstream served, by path and status.
+type Stats struct {
+	Requests int64            `json:"requests"`
+	InFlight int64            `json:"in_flight"`
+	ByPath   map[string]int64 `json:"by_path"`
+	ByStatus map[string]int64 `json:"by_status"` // "200", "reset", "close", ...
+}
+
+// Server is a running upstream.
+type Server struct {
+	name   string
+	url    string
+	info   []string
+	srv    *http.Server
+	ln     net.Listener
+	tls    bool
+	status func(*http.Request) (string, string)
+
+	mu    sync.RWMutex
+	def   Behaviour
+	rules map[string]Behaviour
+
+	requests, inflight atomic.Int64
+	statsMu            sync.Mutex
+	byPath, byStatus   map[string]int64
+
+	hangMu sync.Mutex
+	hangs  map[net.Conn]struct{}
+	done   chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start listens and serves; the server is ready when Start returns.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Default.Validate(); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	for p, b := range cfg.Rules {
+		if err := b.Validate(); err != nil {
+			return nil, fmt.Errorf("upstream %s: rule %q: %w", cfg.Name, p, err)
+		}
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: --listen %s: %w", cfg.Name, listen, err)
+	}
+	s := &Server{
+		name: cfg.Name, ln: ln, info: cfg.Info, status: cfg.ClientCertStatus,
+		def: cfg.Default, rules: map[string]Behaviour{},
+		byPath: map[string]int64{}, byStatus: map[string]int64{},
+		hangs: map[net.Conn]struct{}{}, done: make(chan struct{}),
+	}
+	for p, b := range cfg.Rules {
+		s.rules[p] = b
+	}
+	scheme := "http"
+	serveLn := ln
+	if cfg.TLS != nil {
+		scheme, s.tls = "https", true
+		serveLn = tls.NewListener(ln, cfg.TLS)
+	}
+	s.url = scheme + "://" + ln.Addr().String()
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Handshake errors from clients that reject our certificate are the
+		// point of several scenarios, not something to print.
+		ErrorLog: nullLogger(),
+	}
+	go func() { _ = s.srv.Serve(serveLn) }()
+	return s, nil
+}
+
+// URL is the base URL (http:// or https://) with the real port.
+func (s *Server) URL() string { return s.url }
+
+// Addr is host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Info lines for the CLI.
+func (s *Server) Info() []string { return s.info }
+
+// Close stops the server, aborting requests in progress. Idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.hangMu.Lock()
+		for c := range s.hangs {
+			_ = c.Close()
+		}
+		s.hangMu.Unlock()
+		err := s.srv.Close()
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// SetDefault replaces the behaviour for paths without a rule.
+func (s *Server) SetDefault(b Behaviour) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.def = b
+	s.mu.Unlock()
+	return nil
+}
+
+// SetRule sets the behaviour for a path prefix.
+func (s *Server) SetRule(prefix string, b Behaviour) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.rules[prefix] = b
+	s.mu.Unlock()
+	return nil
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := Stats{Requests: s.requests.Load(), InFlight: s.inflight.Load(),
+		ByPath: map[string]int64{}, ByStatus: map[string]int64{}}
+	for k, v := range s.byPath {
+		st.ByPath[k] = v
+	}
+	for k, v := range s.byStatus {
+		st.ByStatus[k] = v
+	}
+	return st
+}
+
+func (s *Server) behaviourFor(path string) Behaviour {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	best, bestLen := s.def, -1
+	for p, b := range s.rules {
+		if strings.HasPrefix(path, p) && len(p) > bestLen {
+			best, bestLen = b, len(p)
+		}
+	}
+	return best
+}
+
+func (s *Server) count(path, outcome string) {
+	s.statsMu.Lock()
+	s.byPath[path]++
+	s.byStatus[outcome]++
+	s.statsMu.Unlock()
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ControlPrefix) {
+		s.control(w, r)
+		return
+	}
+	s.requests.Add(1)
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+
+	b, err := s.behaviourFor(r.URL.Path).override(r.URL.Query())
+	if err != nil {
+		s.count(r.URL.Path, "400")
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if b.CPU > 0 {
+		burnCPU(b.CPU)
+	}
+	delay := b.Latency
+	if b.Jitter > 0 {
+		delay += time.Duration(rand.Int64N(int64(b.Jitter) + 1))
+	}
+	if !s.wait(r.Context(), delay) {
+		s.count(r.URL.Path, "aborted")
+		return
+	}
+	switch b.Mode {
+	case ModeClose, ModeReset, ModeMalformed, ModeHang:
+		s.count(r.URL.Path, string(b.Mode))
+		s.misbehave(w, b.Mode)
+		return
+	}
+	status := b.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.count(r.URL.Path, fmt.Sprint(status))
+	s.respond(w, r, status, b)
+}
+
+// wait sleeps d unless the client goes away or the server closes.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Server) misbehave(w http.ResponseWriter, m Mode) {
+	hj, ok := w.(http.Hijacker)
+	if !ok { // HTTP/2 cannot hijack; the nearest thing is aborting the stream.
+		panic(http.ErrAbortHandler)
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	switch m {
+	case ModeReset:
+		if tc, ok := netConn(conn).(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends RST instead of FIN
+		}
+	case ModeMalformed:
+		_, _ = buf.WriteString("this is not HTTP\r\n\r\n")
+		_ = buf.Flush()
+	case ModeHang:
+		s.hangMu.Lock()
+		s.hangs[conn] = struct{}{}
+		s.hangMu.Unlock()
+		// Hold the connection until the peer hangs up or the server closes.
+		_, _ = conn.Read(make([]byte, 1))
+		s.hangMu.Lock()
+		delete(s.hangs, conn)
+		s.hangMu.Unlock()
+	}
+	_ = conn.Close()
+}
+
+// netConn unwraps a TLS connection to reach the TCP socket for SetLinger.
+func netConn(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
+}
+
+type reply struct {
+	Upstream   string            `json:"upstream"`
+	Method     string            `json:"method"`
+	Host       string            `json:"host"`
+	Path       string            `json:"path"`
+	Headers    map[string]string `json:"headers"`
+	TLS        bool              `json:"tls"`
+	ClientCert string            `json:"client_cert,omitempty"` // absent | failed | success
+	ClientCA   string            `json:"client_cert_issuer,omitempty"`
+	Pad        string            `json:"pad,omitempty"`
+}
+
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, b Behaviour) {
+	rep := reply{Upstream: s.name, Method: r.Method, Host: r.Host, Path: r.URL.Path,
+		Headers: map[string]string{}, TLS: r.TLS != nil}
+	for k, v := range r.Header {
+		rep.Headers[k] = strings.Join(v, ", ")
+	}
+	if s.status != nil && r.TLS != nil {
+		rep.ClientCert, rep.ClientCA = s.status(r)
+		w.Header().Set("X-Client-Cert", rep.ClientCert)
+	}
+	body, _ := json.Marshal(rep)
+	if n := b.BodySize - len(body); n > 0 {
+		rep.Pad = strings.Repeat("x", n)
+		body, _ = json.Marshal(rep)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Upstream-Name", s.name)
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(status)
+	if b.SlowBody <= 0 {
+		_, _ = w.Write(body)
+		return
+	}
+	// Headers go out at once; the body trickles over SlowBody in ten parts,
+	// which is what a gateway's read_timeout between two reads is about.
+	const parts = 10
+	step := b.SlowBody / parts
+	fl, _ := w.(http.Flusher)
+	for i := 0; i < parts; i++ {
+		lo, hi := len(body)*i/parts, len(body)*(i+1)/parts
+		if _, err := w.Write(body[lo:hi]); err != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		if i < parts-1 && !s.wait(r.Context(), step) {
+			return
+		}
+	}
+}
+
+// burnCPU spins for d of wall time on one core: the "CPU work per request"
+// that makes an autoscaler see load.
+func burnCPU(d time.Duration) {
+	end := time.Now().Add(d)
+	x := 1.0
+	for time.Now().Before(end) {
+		for i := 0; i < 1000; i++ {
+			x = x*1.0000001 + 1e-9
+		}
+	}
+	sinkF = x
+}
+
+var sinkF float64
+
+// sortedKeys is used by the control API so its output is stable.
+func sortedKeys(m map[string]Behaviour) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,166 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func start(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func get(t *testing.T, url string) (*http.Response, string, time.Duration, error) {
+	t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	t0 := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, "", time.Since(t0), err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), time.Since(t0), err
+}
+
+func TestLatencyAndStatus(t *testing.T) {
+	s := start(t, Config{Name: "api", Default: Behaviour{Latency: 150 * time.Millisecond, Status: 503}})
+	resp, body, took, err := get(t, s.URL()+"/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 503 || resp.Header.Get("X-Upstream-Name") != "api" {
+		t.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("X-Upstream-Name"))
+	}
+	if took < 150*time.Millisecond {
+		t.Fatalf("answered after %s, before the 150ms latency", took)
+	}
+	if !strings.Contains(body, `"path":"/x"`) {
+		t.Fatalf("body does not echo the path: %s", body)
+	}
+}
+
+func TestRulesAndQueryOverride(t *testing.T) {
+	s := start(t, Config{Rules: map[string]Behaviour{"/health": {Status: 500}, "/health/deep": {Status: 418}}})
+	cases := map[string]int{"/": 200, "/health": 500, "/health/deep/x": 418, "/y?status=404": 404}
+	for path, want := range cases {
+		resp, _, _, err := get(t, s.URL()+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want {
+			t.Errorf("%s: got %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	resp, body, _, _ := get(t, s.URL()+"/?latency=-1s")
+	if resp.StatusCode != 400 || !strings.Contains(body, "latency: must not be negative") {
+		t.Errorf("bad query: got %d %q", resp.StatusCode, body)
+	}
+	st := s.Stats()
+	if st.Requests != 5 || st.ByStatus["500"] != 1 || st.ByStatus["418"] != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+func TestFailureModes(t *testing.T) {
+	s := start(t, Config{})
+	_, _, _, err := get(t, s.URL()+"/?mode=reset")
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("reset: got %v, want connection reset", err)
+	}
+	_, _, _, err = get(t, s.URL()+"/?mode=close")
+	if err == nil || !(errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF")) {
+		t.Errorf("close: got %v, want EOF", err)
+	}
+	_, _, _, err = get(t, s.URL()+"/?mode=malformed")
+	if err == nil || !strings.Contains(err.Error(), "malformed HTTP") {
+		t.Errorf("malformed: got %v, want a malformed HTTP response", err)
+	}
+}
+
+func TestHangEndsOnClose(t *testing.T) {
+	s, err := Start(context.Background(), Config{Default: Behaviour{Mode: ModeHang}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, _, _, err := get(t, s.URL()); errc <- err }()
+	for s.Stats().Requests == 0 { // the request reached the handler
+		time.Sleep(time.Millisecond)
+	}
+	_ = s.Close()
+	if err := <-errc; err == nil {
+		t.Fatal("a hung request answered")
+	}
+}
+
+func TestControlAPI(t *testing.T) {
+	s := start(t, Config{})
+	c := &Client{Base: s.URL()}
+	ctx := context.Background()
+	if err := c.SetBehaviour(ctx, ControlState{Default: Behaviour{Status: 502}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, _, _, _ := get(t, s.URL()+"/")
+	if resp.StatusCode != 502 {
+		t.Fatalf("after PUT behaviour status 502, got %d", resp.StatusCode)
+	}
+	err := c.SetBehaviour(ctx, ControlState{Default: Behaviour{Mode: "explode"}})
+	if err == nil || !strings.Contains(err.Error(), `mode: must be one of`) {
+		t.Fatalf("invalid mode accepted: %v", err)
+	}
+	st, err := c.Stats(ctx)
+	if err != nil || st.Requests != 1 {
+		t.Fatalf("stats %+v %v (control calls must not count)", st, err)
+	}
+}
+
+func TestArgsRoundTrip(t *testing.T) {
+	in := Config{Name: "api", Listen: "127.0.0.1:0",
+		Default: Behaviour{Latency: 300 * time.Millisecond, Jitter: 5 * time.Millisecond, Status: 201, BodySize: 10, Mode: ModeNormal, CPU: time.Millisecond},
+		Rules:   map[string]Behaviour{"/h": {Status: 500, Mode: ModeReset}}}
+	var out Config
+	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
+	out.RegisterFlags(fs)
+	if err := fs.Parse(in.Args()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--mode", "boom"}, {"--rule", "nopath"}, {"--rule", "/x:speed=1"}} {
+		var c Config
+		fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c.RegisterFlags(fs)
+		if err := fs.Parse(args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if _, err := Start(context.Background(), Config{Default: Behaviour{Latency: -time.Second}}); err == nil ||
+		!strings.Contains(err.Error(), "latency: must not be negative") {
+		t.Errorf("negative latency: %v", err)
+	}
+}
