@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 )
@@ -75,4 +76,33 @@ func Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+type outputKey struct{}
+
+type output struct{ stdout, stderr io.Writer }
+
+// WithOutput tells the fakes started with ctx where to print: the CLI passes
+// the process's stdout and stderr, the embedded backend a buffer per stream,
+// so in-process logs read exactly like a container's.
+func WithOutput(ctx context.Context, stdout, stderr io.Writer) context.Context {
+	return context.WithValue(ctx, outputKey{}, output{stdout, stderr})
+}
+
+// Stdout is where a fake started with ctx prints its normal output (for the
+// gateway: the access log). io.Discard when none was given.
+func Stdout(ctx context.Context) io.Writer {
+	if o, ok := ctx.Value(outputKey{}).(output); ok && o.stdout != nil {
+		return o.stdout
+	}
+	return io.Discard
+}
+
+// Stderr is where a fake started with ctx prints diagnostics (for the
+// gateway: the error log). io.Discard when none was given.
+func Stderr(ctx context.Context) io.Writer {
+	if o, ok := ctx.Value(outputKey{}).(output); ok && o.stderr != nil {
+		return o.stderr
+	}
+	return io.Discard
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 // ControlState is the document the control API reads and writes:
@@ -18,8 +20,12 @@ type ControlState struct {
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case ControlPrefix + "health":
+		// body_size lets the lab's probes ask for a large body through a
+		// bandwidth or limit_data fault without counting as traffic.
+		n, _ := strconv.Atoi(r.URL.Query().Get("body_size"))
+		w.Header().Set("Content-Length", strconv.Itoa(3+max(n-3, 0)))
 		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n"+strings.Repeat("x", max(n-3, 0)))
 	case ControlPrefix + "stats":
 		writeJSON(w, http.StatusOK, s.Stats())
 	case ControlPrefix + "behaviour":

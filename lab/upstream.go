@@ -1,0 +1,67 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/chaoslab/chaoslab/fakes/upstream"
+)
+
+// Upstream is a fake upstream with a fault proxy in front of it.
+type Upstream struct {
+	Name    string
+	Service Service
+	Proxy   *FaultProxy
+	Control *upstream.Client
+	scheme  string
+	direct  string
+}
+
+// URL is the upstream as clients should reach it: through its fault proxy.
+func (u *Upstream) URL() string { return u.scheme + "://" + u.Proxy.Addr() }
+
+// Addr is the fault proxy's host:port (for kong.yml targets and services).
+func (u *Upstream) Addr() string { return u.Proxy.Addr() }
+
+// DirectURL bypasses the fault proxy ("curl the upstream from the gateway host").
+func (u *Upstream) DirectURL() string { return u.direct }
+
+// Upstream starts a fake upstream and a fault proxy in front of it. The
+// config's Listen is ignored: the backend picks a free loopback port.
+func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, extraArgs ...string) (*Upstream, error) {
+	if err := l.checkOpen(); err != nil {
+		return nil, err
+	}
+	cfg.Name, cfg.Listen = name, "127.0.0.1:0"
+	svc, err := l.backend.StartFake(ctx, "upstream", append(cfg.Args(), extraArgs...))
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", name, err)
+	}
+	l.onClose("upstream "+name, svc.Close)
+	l.Record("started", name, "upstream "+svc.URL())
+	u, err := url.Parse(svc.URL())
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{
+		// The control API is the lab's own channel, not the system under test.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
+	l.onClose("upstream control client "+name, func() error { hc.CloseIdleConnections(); return nil })
+	up := &Upstream{Name: name, Service: svc, scheme: u.Scheme, direct: svc.URL(),
+		Control: &upstream.Client{Base: svc.URL(), HTTP: hc}}
+	if err := up.Control.Healthy(ctx); err != nil {
+		return nil, fmt.Errorf("upstream %s not ready: %w", name, err)
+	}
+	up.Proxy, err = l.FaultProxy(ctx, name, u.Host, u.Scheme, upstream.ControlPrefix+"health")
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.upstreams[name] = up
+	l.mu.Unlock()
+	return up, nil
+}
