@@ -62,4 +62,3 @@ func (r Result) Outcome() string {
 	}
 	return strconv.Itoa(r.Code)
 }
-

@@ -27,7 +27,9 @@ type Bucket struct {
 
 // histogram records latencies in microseconds, 1 µs .. 10 min, 3 significant
 // digits: HDR keeps quantiles exact to 0.1% whatever the spread.
-func histogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3) }
+func histogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)
+}
 
 func msAt(h *hdrhistogram.Histogram, q float64) float64 {
 	return float64(h.ValueAtQuantile(q)) / 1000
