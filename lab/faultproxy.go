@@ -183,3 +183,7 @@ func deleteProxy(p *toxiclient.Proxy) error {
 	}
 	return err
 }
+
+// ToxiproxyAPI is the base URL of the lab's toxiproxy HTTP API, for the
+// commands a trainee runs by hand (`curl -X POST .../proxies/NAME/toxics`).
+func (l *Lab) ToxiproxyAPI(ctx context.Context) (string, error) { return l.backend.Toxiproxy(ctx) }

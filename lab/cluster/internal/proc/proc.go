@@ -1,0 +1,93 @@
+// Package proc finds and stops the processes a lab started, by the unique
+// directory their command lines mention (never by program name: other labs and
+// other engineers run the same programs on this machine).
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Under lists the pids whose command line mentions dir, except this process.
+func Under(dir string) []int {
+	if dir == "" {
+		return nil
+	}
+	self := os.Getpid()
+	needle := []byte(filepath.Clean(dir))
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, needle) {
+			continue
+		}
+		if zombie(pid) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// KillUnder stops every process Under(dir): SIGTERM, then SIGKILL for those
+// still alive after grace. It returns the pids that were signalled.
+func KillUnder(dir string, grace time.Duration) ([]int, error) {
+	pids := Under(dir)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		alive := pids[:0:0]
+		for _, pid := range pids {
+			if Alive(pid) {
+				alive = append(alive, pid)
+			}
+		}
+		if len(alive) == 0 {
+			return pids, nil
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range alive {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			time.Sleep(100 * time.Millisecond)
+			for _, pid := range alive {
+				if Alive(pid) {
+					return pids, errors.New("proc: process " + strconv.Itoa(pid) + " survived SIGKILL")
+				}
+			}
+			return pids, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Alive reports whether pid exists and is not a zombie (a zombie has exited;
+// it only waits for its parent to reap it).
+func Alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	return !zombie(pid)
+}
+
+func zombie(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name, which may contain spaces.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X'
+}

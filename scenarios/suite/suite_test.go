@@ -1,0 +1,118 @@
+// Package suite runs the scenario catalog under Ginkgo: one spec per
+// scenario, labelled by family and name, so `make scenario SCENARIO=faults`
+// is a Ginkgo label filter. It writes results.json and index.html beside
+// Ginkgo's junit.xml in CHAOSLAB_REPORT_DIR.
+package suite
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+
+	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/reports"
+	"github.com/chaoslab/chaoslab/scenarios"
+)
+
+func TestScenarios(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "chaoslab scenarios")
+}
+
+var (
+	backend   = envOr("CHAOSLAB_BACKEND", lab.DefaultBackend)
+	reportDir = envOr("CHAOSLAB_REPORT_DIR", filepath.Join(os.TempDir(), "chaoslab-report"))
+	started   = time.Now()
+)
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+var _ = BeforeSuite(func() {
+	if !slices.Contains(lab.Backends(), backend) {
+		Fail(fmt.Sprintf("unknown backend %q: valid backends are %s", backend, strings.Join(lab.Backends(), ", ")))
+	}
+	if err := scenarios.CheckLabelFilter(GinkgoLabelFilter()); err != nil {
+		Fail(err.Error())
+	}
+	// Evidence of an earlier run must not leak into this one's report.
+	Expect(os.RemoveAll(filepath.Join(reportDir, "scenarios"))).To(Succeed())
+	Expect(os.MkdirAll(filepath.Join(reportDir, "scenarios"), 0o755)).To(Succeed())
+})
+
+var _ = Describe("catalog", func() {
+	for _, sc := range scenarios.All() {
+		It(sc.ID, Label(sc.AllLabels()...), func(ctx SpecContext) {
+			res := scenarios.Execute(ctx, sc, scenarios.Options{Backend: backend, Progress: GinkgoWriter})
+			save(res)
+			switch res.Verdict {
+			case reports.Skipped:
+				Skip(res.Reason)
+			case reports.Failed:
+				Fail(res.Reason + "\nat " + res.Location)
+			}
+		}, NodeTimeout(5*time.Minute))
+	}
+})
+
+// save writes one scenario's evidence to its own file, so parallel Ginkgo
+// processes never share state; ReportAfterSuite merges them.
+func save(res *reports.Scenario) {
+	b, err := json.MarshalIndent(res, "", "  ")
+	Expect(err).NotTo(HaveOccurred())
+	name := strings.ReplaceAll(res.ID, "/", "__") + ".json"
+	Expect(os.WriteFile(filepath.Join(reportDir, "scenarios", name), b, 0o644)).To(Succeed())
+}
+
+var _ = ReportAfterSuite("chaoslab results.json and index.html", func(r Report) {
+	run := &reports.Run{SchemaVersion: reports.SchemaVersion, Tool: "chaoslab", StartedAt: started,
+		FinishedAt: time.Now(), Backend: backend, Scenarios: []*reports.Scenario{}}
+	host, _ := os.Hostname()
+	run.Host = reports.Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Hostname: host}
+	for _, spec := range r.SpecReports {
+		if spec.LeafNodeType != types.NodeTypeIt {
+			continue
+		}
+		res := load(spec.LeafNodeText)
+		if res == nil && spec.State == types.SpecStateSkipped {
+			continue // filtered out by the label filter
+		}
+		if res == nil { // never reached Execute: interrupted or failed before
+			res = &reports.Scenario{ID: spec.LeafNodeText, Verdict: reports.Failed, Reason: spec.Failure.Message,
+				StartedAt: spec.StartTime, Duration: spec.RunTime, Backend: backend}
+		}
+		run.Scenarios = append(run.Scenarios, res)
+	}
+	sort.Slice(run.Scenarios, func(i, j int) bool { return run.Scenarios[i].ID < run.Scenarios[j].ID })
+	Expect(run.WriteJSON(filepath.Join(reportDir, "results.json"))).To(Succeed())
+	Expect(run.WriteHTMLFile(filepath.Join(reportDir, "index.html"))).To(Succeed())
+	p, f, s := run.Counts()
+	fmt.Printf("\nchaoslab: %d passed, %d failed, %d skipped — report: %s\n", p, f, s, filepath.Join(reportDir, "index.html"))
+})
+
+func load(id string) *reports.Scenario {
+	b, err := os.ReadFile(filepath.Join(reportDir, "scenarios", strings.ReplaceAll(id, "/", "__")+".json"))
+	if err != nil {
+		return nil
+	}
+	var res reports.Scenario
+	if json.Unmarshal(b, &res) != nil {
+		return nil
+	}
+	return &res
+}
