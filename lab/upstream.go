@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"strings"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 )
@@ -19,6 +21,20 @@ type Upstream struct {
 	scheme  string
 	direct  string
 }
+
+// InfoValue returns the value of a "key: value" line the component printed
+// at start ("ca" is the root CA PEM of a --tls upstream), or "".
+func InfoValue(svc Service, key string) string {
+	for _, line := range svc.Info() {
+		if k, v, ok := strings.Cut(line, ": "); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// CAPath is the root CA PEM a client must trust for a TLS upstream.
+func (u *Upstream) CAPath() string { return InfoValue(u.Service, "ca") }
 
 // URL is the upstream as clients should reach it: through its fault proxy.
 func (u *Upstream) URL() string { return u.scheme + "://" + u.Proxy.Addr() }
@@ -36,6 +52,9 @@ func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, ex
 		return nil, err
 	}
 	cfg.Name, cfg.Listen = name, "127.0.0.1:0"
+	if cfg.TLSFlags.Enabled && cfg.CertDir == "" {
+		cfg.CertDir = filepath.Join(l.dir, "upstream-"+name)
+	}
 	svc, err := l.backend.StartFake(ctx, "upstream", append(cfg.Args(), extraArgs...))
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)

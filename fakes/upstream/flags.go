@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// RegisterFlags binds the upstream's flags to c. TLS flags are bound by the
-// caller (see register.go) because the certificates come from fakes/pki.
+// RegisterFlags binds the upstream's flags to c, TLS included.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.TLSFlags.Register(fs)
+	fs.StringVar(&c.CertDir, "cert-dir", "", "where --tls writes its certificates (default: a temp dir removed on exit)")
 	fs.StringVar(&c.Name, "name", "upstream", "name reported in X-Upstream-Name")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
 	fs.DurationVar(&c.Default.Latency, "latency", 0, "delay before the response headers")
@@ -65,10 +66,14 @@ func parseRule(v string) (string, Behaviour, error) {
 	return prefix, b, nil
 }
 
-// Args renders c back to the flags RegisterFlags reads (TLS excluded): the
-// docker backend runs `chaoslab fake upstream <Args()>` in a container.
+// Args renders c back to the flags RegisterFlags reads: the docker backend
+// runs `chaoslab fake upstream <Args()>` in a container.
 func (c Config) Args() []string {
 	a := []string{"--name", c.Name, "--listen", orDefault(c.Listen, "127.0.0.1:0")}
+	a = append(a, c.TLSFlags.Args()...)
+	if c.CertDir != "" {
+		a = append(a, "--cert-dir", c.CertDir)
+	}
 	a = append(a, behaviourArgs(c.Default)...)
 	keys := make([]string, 0, len(c.Rules))
 	for k := range c.Rules {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/pki"
 )
 
 // ControlPrefix is reserved for the control API; every other path is served
@@ -31,6 +33,12 @@ type Config struct {
 	Default Behaviour            // for paths without a rule
 	Rules   map[string]Behaviour // path prefix -> behaviour; longest prefix wins
 	TLS     *tls.Config          // serve HTTPS when set
+	// TLSFlags builds a fresh lab CA hierarchy and certificate (as the CLI
+	// flags --tls, --chain, --cert, --san, --client-auth say) when TLS is nil
+	// and TLSFlags.Enabled; the files go to CertDir (default: a temp dir),
+	// and are removed on Close.
+	TLSFlags pki.ServerTLSFlags
+	CertDir  string
 	// ClientCertStatus, when set, reports how the TLS client authenticated
 	// (absent/failed/success and the issuer) in the response.
 	ClientCertStatus func(r *http.Request) (status, issuer string)
@@ -67,6 +75,8 @@ type Server struct {
 	hangs  map[net.Conn]struct{}
 	done   chan struct{}
 
+	files func() error // removes the certificates written for --tls
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -81,6 +91,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("upstream %s: rule %q: %w", cfg.Name, p, err)
 		}
 	}
+	var files func() error
+	if cfg.TLS == nil && cfg.TLSFlags.Enabled {
+		var err error
+		if files, err = buildTLS(&cfg); err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+		}
+	}
 	listen := cfg.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -88,13 +105,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", listen)
 	if err != nil {
+		if files != nil {
+			_ = files()
+		}
 		return nil, fmt.Errorf("upstream %s: --listen %s: %w", cfg.Name, listen, err)
 	}
 	s := &Server{
 		name: cfg.Name, ln: ln, info: cfg.Info, status: cfg.ClientCertStatus,
 		def: cfg.Default, rules: map[string]Behaviour{},
 		byPath: map[string]int64{}, byStatus: map[string]int64{},
-		hangs: map[net.Conn]struct{}{}, done: make(chan struct{}),
+		hangs: map[net.Conn]struct{}{}, done: make(chan struct{}), files: files,
 	}
 	for p, b := range cfg.Rules {
 		s.rules[p] = b
@@ -138,6 +158,9 @@ func (s *Server) Close() error {
 		err := s.srv.Close()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
+		}
+		if s.files != nil {
+			err = errors.Join(err, s.files())
 		}
 		s.closeErr = err
 	})

@@ -2,10 +2,12 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/chaoslab/chaoslab/fakes/pki"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -137,7 +141,9 @@ func TestControlAPI(t *testing.T) {
 func TestArgsRoundTrip(t *testing.T) {
 	in := Config{Name: "api", Listen: "127.0.0.1:0",
 		Default: Behaviour{Latency: 300 * time.Millisecond, Jitter: 5 * time.Millisecond, Status: 201, BodySize: 10, Mode: ModeNormal, CPU: time.Millisecond},
-		Rules:   map[string]Behaviour{"/h": {Status: 500, Mode: ModeReset}}}
+		Rules:   map[string]Behaviour{"/h": {Status: 500, Mode: ModeReset}},
+		TLSFlags: pki.ServerTLSFlags{Enabled: true, Chain: pki.ChainLeafOnly, Cert: pki.Expired,
+			SANs: []string{"api.lab"}, ClientAuth: pki.ClientAuthRequire}, CertDir: "/tmp/x"}
 	var out Config
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	out.RegisterFlags(fs)
@@ -162,5 +168,38 @@ func TestBadFlags(t *testing.T) {
 	if _, err := Start(context.Background(), Config{Default: Behaviour{Latency: -time.Second}}); err == nil ||
 		!strings.Contains(err.Error(), "latency: must not be negative") {
 		t.Errorf("negative latency: %v", err)
+	}
+}
+
+func TestTLSUpstreamWritesAndRemovesItsCA(t *testing.T) {
+	dir := t.TempDir() + "/certs"
+	s, err := Start(context.Background(), Config{Name: "tls", CertDir: dir,
+		TLSFlags: pki.ServerTLSFlags{Enabled: true, ClientAuth: pki.ClientAuthRequest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.URL(), "https://") || len(s.Info()) != 3 || !strings.HasPrefix(s.Info()[0], "ca: ") {
+		t.Fatalf("url %s info %v", s.URL(), s.Info())
+	}
+	pool, err := pki.LoadPool(strings.TrimPrefix(s.Info()[0], "ca: "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(s.URL() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Client-Cert") != "absent" {
+		t.Fatalf("status %d client cert %q", resp.StatusCode, resp.Header.Get("X-Client-Cert"))
+	}
+	tr.CloseIdleConnections()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("certificate files survived Close: %v", entries)
 	}
 }

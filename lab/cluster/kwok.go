@@ -240,9 +240,18 @@ func kwokNode(n NodeSpec) (*corev1.Node, error) {
 				"node-role.kubernetes.io/agent": "",
 			},
 		},
-		// kwok initialises status from these (its node-initialize stage keeps a
-		// given capacity/allocatable).
-		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity.DeepCopy()},
+		// kwok's node-initialize stage keeps a given capacity, allocatable and
+		// InternalIP. kwokctl's binary runtime starts kwok with an empty
+		// --node-ip, so without an InternalIP metrics-server would fall back to
+		// the Hostname "localhost"; kwok serves every node on 127.0.0.1.
+		Status: corev1.NodeStatus{
+			Capacity:    capacity,
+			Allocatable: capacity.DeepCopy(),
+			Addresses: []corev1.NodeAddress{
+				{Type: corev1.NodeInternalIP, Address: "127.0.0.1"},
+				{Type: corev1.NodeHostName, Address: n.Name},
+			},
+		},
 	}, nil
 }
 

@@ -1,0 +1,38 @@
+package upstream
+
+import (
+	"errors"
+	"os"
+)
+
+// buildTLS makes the certificates the TLS flags ask for and fills in the
+// server side of cfg. The CLI prints the Info lines so a user knows which CA
+// to trust: `ca: <path>` (and the client certificate for mTLS). The returned
+// cleanup removes every file written, and the directory if buildTLS made it.
+func buildTLS(cfg *Config) (cleanup func() error, err error) {
+	dir, madeDir := cfg.CertDir, false
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "chaoslab-upstream-"); err != nil {
+			return nil, err
+		}
+		madeDir = true
+	}
+	removeDir := func() error {
+		if madeDir {
+			return os.RemoveAll(dir)
+		}
+		return nil
+	}
+	st, err := cfg.TLSFlags.BuildServer(dir)
+	if err != nil {
+		_ = removeDir()
+		return nil, err
+	}
+	cfg.TLS = st.Config
+	cfg.Info = append(cfg.Info, "ca: "+st.CAPath)
+	if st.Client != nil {
+		cfg.ClientCertStatus = st.ClientCertStatus
+		cfg.Info = append(cfg.Info, "client-cert: "+st.ClientPaths.Cert, "client-key: "+st.ClientPaths.Key)
+	}
+	return func() error { return errors.Join(st.Files.Remove(), removeDir()) }, nil
+}

@@ -1,0 +1,147 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// WorkloadSpec is a simulated service on a kwok cluster: a Deployment whose pods
+// kwok marks Running (no container runs), and a Service in front of it. The
+// Simulator gives each Running pod a real replica server on loopback.
+type WorkloadSpec struct {
+	Name      string
+	Namespace string // default: the cluster's lab namespace
+	Replicas  int32  // default 1
+	// CPURequest is the container's CPU request, e.g. "100m". Empty means none,
+	// which is the incident where a CPU-utilization HPA cannot compute anything
+	// (FailedGetResourceMetric "missing request for cpu").
+	CPURequest string
+	// CPUCostPerRequest is the CPU one served request costs, in millicore-seconds
+	// (25 = 25 ms of one core). See UsageMillicores for the model.
+	CPUCostPerRequest float64
+	Port              int32 // Service and container port, default 80
+}
+
+// Workload is a deployed WorkloadSpec.
+type Workload struct {
+	Spec      WorkloadSpec // with defaults filled in
+	Namespace string
+	Labels    map[string]string // the pods' labels (and the Service's selector)
+}
+
+// Selector selects the workload's pods.
+func (w *Workload) Selector() labels.Selector { return labels.SelectorFromSet(w.Labels) }
+
+// LabelWorkload is on every pod of a workload.
+const LabelWorkload = "chaoslab.io/workload"
+
+// simulatedImage is never pulled: kwok pods run no container.
+const simulatedImage = "chaoslab.io/simulated-replica:latest"
+
+func (s WorkloadSpec) withDefaults(c *Cluster) WorkloadSpec {
+	if s.Namespace == "" {
+		s.Namespace = c.Namespace
+	}
+	if s.Replicas == 0 {
+		s.Replicas = 1
+	}
+	if s.Port == 0 {
+		s.Port = 80
+	}
+	return s
+}
+
+// Objects builds the Deployment and Service for s (exported through Deploy;
+// separate so the objects can be checked without a cluster).
+func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
+	if err := validName(s.Name); err != nil {
+		return nil, nil, fmt.Errorf("workload: %w", err)
+	}
+	if s.CPUCostPerRequest < 0 {
+		return nil, nil, fmt.Errorf("workload %s: CPUCostPerRequest must not be negative, got %v", s.Name, s.CPUCostPerRequest)
+	}
+	lbl := map[string]string{"app": s.Name, LabelWorkload: s.Name}
+	container := corev1.Container{
+		Name:  "app",
+		Image: simulatedImage,
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: s.Port, Protocol: corev1.ProtocolTCP}},
+	}
+	if s.CPURequest != "" {
+		q, err := resource.ParseQuantity(s.CPURequest)
+		if err != nil {
+			return nil, nil, fmt.Errorf("workload %s: CPURequest %q: %w", s.Name, s.CPURequest, err)
+		}
+		container.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
+	}
+	replicas := s.Replicas
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: lbl},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec: corev1.PodSpec{
+					Containers: []corev1.Container{container},
+					// kwok nodes made outside AddNode usually carry this taint.
+					Tolerations: []corev1.Toleration{{Key: annotationKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+					TerminationGracePeriodSeconds: new(int64),
+				},
+			},
+		},
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: lbl},
+		Spec: corev1.ServiceSpec{
+			Selector: lbl,
+			Ports:    []corev1.ServicePort{{Name: "http", Port: s.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	return dep, svc, nil
+}
+
+// Deploy creates the workload's Deployment and Service. It returns once they
+// are created; Simulate (or WaitReady) follows the pods.
+func Deploy(ctx context.Context, c *Cluster, spec WorkloadSpec) (*Workload, error) {
+	spec = spec.withDefaults(c)
+	dep, svc, err := spec.Objects()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Client.AppsV1().Deployments(spec.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", spec.Name, err)
+	}
+	if _, err := c.Client.CoreV1().Services(spec.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	return &Workload{Spec: spec, Namespace: spec.Namespace, Labels: dep.Spec.Template.Labels}, nil
+}
+
+// WaitReady waits until the Deployment reports at least n ready replicas.
+func (w *Workload) WaitReady(ctx context.Context, c *Cluster, n int32) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last int32
+	for {
+		dep, err := c.Client.AppsV1().Deployments(w.Namespace).Get(ctx, w.Spec.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if last = dep.Status.ReadyReplicas; last >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w", w.Namespace, w.Spec.Name, last, n, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
