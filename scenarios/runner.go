@@ -89,8 +89,10 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 		}
 	}
 	play := sc.New()
-	s.Phase("setup", "start the topology", func() { play.Setup(s) })
-	s.printCommands()
+	s.Phase("setup", "start the topology", func() {
+		play.Setup(s)
+		s.printCommands()
+	})
 	play.Run(s)
 	return res
 }
