@@ -73,12 +73,12 @@ func TestFailureMidwayTearsDownEverything(t *testing.T) {
 
 type panics struct{}
 
-func (panics) Setup(*S)  {}
+func (panics) Setup(*S) {}
 func (panics) Run(s *S) { var m map[string]int; m["boom"]++ }
 
 type skips struct{}
 
-func (skips) Setup(*S)  {}
+func (skips) Setup(*S) {}
 func (skips) Run(s *S) { s.Skip("needs a cluster: run make k8s-tools") }
 
 func TestVerdicts(t *testing.T) {
