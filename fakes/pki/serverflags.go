@@ -140,7 +140,7 @@ type ServerTLS struct {
 	Root         *CA
 	Intermediate *CA
 	Server       *Leaf
-	// Client is a client certificate signed by the lab intermediate, made
+	// Client is a client certificate signed by the lab root, made
 	// when --client-auth is request or require, for the mTLS success case.
 	Client *Leaf
 	// ClientRoots are the roots a client certificate must chain to (the lab
@@ -221,7 +221,9 @@ func (f ServerTLSFlags) BuildServer(dir string) (_ *ServerTLS, err error) {
 		NextProtos:   []string{"http/1.1"},
 	}
 	if f.ClientAuth != ClientAuthNone {
-		if s.Client, err = s.Intermediate.Leaf(LeafOptions{CommonName: "chaoslab lab client", Client: true}); err != nil {
+		// Signed by the root directly, so client.crt alone is enough for
+		// `curl --cert client.crt` against a server trusting ca.pem.
+		if s.Client, err = s.Root.Leaf(LeafOptions{CommonName: "chaoslab lab client", Client: true}); err != nil {
 			return nil, err
 		}
 		if s.ClientPaths, err = s.Files.WriteLeaf("client", s.Client); err != nil {
