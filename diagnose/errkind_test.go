@@ -1,0 +1,83 @@
+package diagnose
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/pki"
+)
+
+func TestTLSErrorKindUnwraps(t *testing.T) {
+	wrap := func(err error) error {
+		return &url.Error{Op: "Get", URL: "https://x", Err: &tls.CertificateVerificationError{Err: err}}
+	}
+	future := &x509.Certificate{NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(2 * time.Hour)}
+	past := &x509.Certificate{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), ""},
+		{wrap(x509.UnknownAuthorityError{}), KindUnknownAuthority},
+		{fmt.Errorf("call: %w", wrap(x509.HostnameError{Host: "x"})), KindHostnameMismatch},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time 2026 is after 2025"}), KindExpired},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time 2025 is before 2026"}), KindNotYetValid},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Cert: future}), KindNotYetValid},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Cert: past}), KindExpired},
+		{wrap(x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}), KindInvalidCertificate},
+		{&url.Error{Err: &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}}, KindBadCertificate},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: unknown certificate authority")}, KindBadCertificate},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: protocol version not supported")}, KindTLSAlert},
+		{errors.New("readLoopPeekFailLocked: remote error: tls: bad certificate"), KindBadCertificate},
+		{&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, ""},
+	} {
+		if got := TLSErrorKind(tc.err); got != tc.want {
+			t.Errorf("TLSErrorKind(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// The kinds of the errors a real Go HTTP client gets from real servers.
+func TestTLSErrorKindOfRealClientErrors(t *testing.T) {
+	get := func(url string, roots *x509.CertPool) error {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	for _, tc := range variantCases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, s := labServer(t, tc.flags)
+			if got := TLSErrorKind(get(srv.URL, s.ClientRoots)); got != tc.kind {
+				t.Fatalf("got %q, want %q", got, tc.kind)
+			}
+		})
+	}
+	t.Run("server requires a client certificate", func(t *testing.T) {
+		srv, s := labServer(t, pki.ServerTLSFlags{ClientAuth: pki.ClientAuthRequire})
+		err := get(srv.URL, s.ClientRoots)
+		if got := TLSErrorKind(err); got != KindBadCertificate {
+			t.Fatalf("got %q for %v", got, err)
+		}
+	})
+	t.Run("plain HTTP server is not a TLS fault", func(t *testing.T) {
+		plain := httptest.NewServer(http.NotFoundHandler())
+		defer plain.Close()
+		err := get("https://"+plain.Listener.Addr().String(), nil)
+		if err == nil || TLSErrorKind(err) != "" {
+			t.Fatalf("got %q for %v", TLSErrorKind(err), err)
+		}
+	})
+}
