@@ -16,7 +16,7 @@ func TestCommandsRender(t *testing.T) {
 		c.OpenSSLVerdict():   "openssl s_client -proxy 127.0.0.1:3128 -connect 127.0.0.1:8443 -servername localhost -verify_return_error -CAfile '/tmp/lab dir/ca.pem' </dev/null",
 		c.CurlProxy():        "curl -v https://localhost:8443/ --proxy http://127.0.0.1:3128 --cacert '/tmp/lab dir/ca.pem'",
 		c.CurlMTLS():         "curl -v https://localhost:8443/ --proxy http://127.0.0.1:3128 --cert client.crt --key client.key --cacert '/tmp/lab dir/ca.pem'",
-		Commands{Target: "127.0.0.1:8443"}.OpenSSLVerdict(): "openssl s_client -connect 127.0.0.1:8443 -servername 127.0.0.1 -verify_return_error </dev/null",
+		Commands{Target: "127.0.0.1:8443"}.OpenSSLVerdict():                                     "openssl s_client -connect 127.0.0.1:8443 -servername 127.0.0.1 -verify_return_error </dev/null",
 		Commands{Target: "127.0.0.1:8443", ServerName: "api.lab.test", Path: "/v1"}.CurlProxy(): "curl -v https://api.lab.test:8443/v1 --connect-to api.lab.test:8443:127.0.0.1:8443",
 	} {
 		if got != want {
