@@ -148,17 +148,3 @@ func TestStartTime(t *testing.T) {
 		t.Fatalf("lab start took %s", d)
 	}
 }
-
-func BenchmarkLabStart(b *testing.B) {
-	ctx := context.Background()
-	for i := 0; i < b.N; i++ {
-		l, err := New(ctx, WithDir(b.TempDir()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := l.Upstream(ctx, "api", upstream.Config{}); err != nil {
-			b.Fatal(err)
-		}
-		_ = l.Close()
-	}
-}

@@ -54,6 +54,10 @@ type Cluster struct {
 	Name       string // the lab's name for it
 	Provider   string // "kwok", "kind", "existing"
 	Kubeconfig string // path to an admin kubeconfig for kubectl
+	// Dir holds the provider's files for this cluster (kwok: its components'
+	// logs under clusters/<name>/logs, metrics-server.log, pki); Delete removes it.
+	// Empty for an existing cluster.
+	Dir string
 	// Namespace was created for this lab (labelled LabelLab=Name); Delete removes it.
 	Namespace  string
 	RESTConfig *rest.Config
@@ -63,6 +67,7 @@ type Cluster struct {
 	Started time.Duration
 
 	impl       backend
+	mu         sync.Mutex
 	stopCtx    func() bool
 	deleteOnce sync.Once
 	deleteErr  error
@@ -81,8 +86,11 @@ type backend interface {
 // one minute.
 func (c *Cluster) Delete(ctx context.Context) error {
 	c.deleteOnce.Do(func() {
-		if c.stopCtx != nil {
-			c.stopCtx()
+		c.mu.Lock()
+		stop := c.stopCtx
+		c.mu.Unlock()
+		if stop != nil {
+			stop()
 		}
 		// A cancelled ctx is the usual reason to be here (Ctrl-C, test failure):
 		// cleanup must still happen, so only ctx's values are kept.
@@ -186,7 +194,10 @@ func createNamespace(ctx context.Context, cs kubernetes.Interface, ns, lab strin
 	return err
 }
 
-// deleteOnDone deletes c when ctx ends, and returns the func that cancels that.
-func deleteOnDone(ctx context.Context, c *Cluster) func() bool {
-	return context.AfterFunc(ctx, func() { _ = c.Delete(context.Background()) })
+// deleteOnDone makes c deleted when ctx ends.
+func deleteOnDone(ctx context.Context, c *Cluster) {
+	stop := context.AfterFunc(ctx, func() { _ = c.Delete(context.Background()) })
+	c.mu.Lock()
+	c.stopCtx = stop
+	c.mu.Unlock()
 }

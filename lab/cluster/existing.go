@@ -72,7 +72,7 @@ func (e *Existing) Create(ctx context.Context, name string) (_ *Cluster, err err
 		return nil, err
 	}
 	c.Started = time.Since(start)
-	c.stopCtx = deleteOnDone(ctx, c)
+	deleteOnDone(ctx, c)
 	return c, nil
 }
 

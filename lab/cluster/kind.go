@@ -143,7 +143,7 @@ func (k *Kind) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		return nil, err
 	}
 	c.Started = time.Since(start)
-	c.stopCtx = deleteOnDone(ctx, c)
+	deleteOnDone(ctx, c)
 	return c, nil
 }
 

@@ -119,7 +119,7 @@ func (k *Kwok) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		},
 		log: k.Log,
 	}
-	c := &Cluster{Name: name, Provider: k.Name(), Namespace: name, Kubeconfig: kc.conf.KubeconfigPath(), impl: kc}
+	c := &Cluster{Name: name, Provider: k.Name(), Namespace: name, Kubeconfig: kc.conf.KubeconfigPath(), Dir: work, impl: kc}
 	defer func() {
 		if err != nil {
 			_ = c.Delete(context.WithoutCancel(ctx))
@@ -154,7 +154,7 @@ func (k *Kwok) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		return nil, err
 	}
 	c.Started = time.Since(start)
-	c.stopCtx = deleteOnDone(ctx, c)
+	deleteOnDone(ctx, c)
 	return c, nil
 }
 

@@ -37,25 +37,12 @@ const HPATolerance = 0.1
 // desired = ceil(current × currentUtilization / targetUtilization), ignoring
 // changes within HPATolerance and clamped to [min, max]. Scenarios use it to
 // state what they expect next to what the controller did.
-func DesiredReplicas(current int32, currentPercent, targetPercent float64, min, max int32) int32 {
+func DesiredReplicas(current int32, currentPercent, targetPercent float64, lo, hi int32) int32 {
 	desired := current
-	ratio := currentPercent / targetPercent
-	if targetPercent > 0 && math.Abs(ratio-1) > HPATolerance {
-		desired = int32(math.Ceil(float64(current) * ratio))
+	if targetPercent > 0 {
+		if ratio := currentPercent / targetPercent; math.Abs(ratio-1) > HPATolerance {
+			desired = int32(math.Ceil(float64(current) * ratio))
+		}
 	}
-	return max32(min, min32(max, desired))
-}
-
-func min32(a, b int32) int32 {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-func max32(a, b int32) int32 {
-	if a > b {
-		return a
-	}
-	return b
+	return max(lo, min(hi, desired))
 }

@@ -92,7 +92,7 @@ func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
 				Spec: corev1.PodSpec{
 					Containers: []corev1.Container{container},
 					// kwok nodes made outside AddNode usually carry this taint.
-					Tolerations: []corev1.Toleration{{Key: annotationKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+					Tolerations:                   []corev1.Toleration{{Key: annotationKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 					TerminationGracePeriodSeconds: new(int64),
 				},
 			},

@@ -1,0 +1,62 @@
+# chaoslab — reproduce production incidents on purpose, prove them with assertions.
+#
+#   make scenario   run the scenario catalog (embedded backend by default)
+#   make test       run every test
+#
+# Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
+# BACKEND=embedded|docker, REPORT_DIR=reports/latest.
+
+SHELL       := /bin/bash
+GO          ?= go
+SCENARIO    ?=
+BACKEND     ?= embedded
+REPORT_DIR  ?= reports/latest
+GINKGO      := $(GO) tool ginkgo
+GINKGO_OPTS ?=
+
+export CHAOSLAB_BACKEND    := $(BACKEND)
+export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
+
+.PHONY: scenario test unit catalog lint bench build k8s-tools doctor clean help
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
+scenario:
+	@mkdir -p $(REPORT_DIR)
+	$(GINKGO) $(if $(SCENARIO),--label-filter='$(SCENARIO)') --junit-report=junit.xml \
+		--output-dir=$(REPORT_DIR) --keep-going --timeout=60m $(GINKGO_OPTS) ./scenarios/suite
+
+## test: unit and integration tests of every package, then the whole catalog.
+test: lint unit catalog
+
+unit:
+	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v /scenarios/suite)
+
+# The catalog runs by itself (not beside the unit tests) so its ratios are
+# measured on a quiet machine; its report goes to reports/test.
+catalog:
+	$(MAKE) --no-print-directory scenario REPORT_DIR=reports/test
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: lab start time, injected-latency accuracy, recorder vs raw vegeta, gateway vs nginx.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/
+	$(GO) test -run '^$$' -bench . -count 1 ./load/
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/chaoslab ./cmd/chaoslab
+
+doctor: build
+	bin/chaoslab doctor
+
+k8s-tools:
+	scripts/k8s-tools.sh
+
+clean:
+	rm -rf bin reports/latest reports/test

@@ -1,0 +1,208 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/internal/proc"
+	"github.com/chaoslab/chaoslab/lab/cluster/internal/tools"
+)
+
+// requireTools skips with the one-line instruction when the binaries are missing.
+func requireTools(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("kwok integration test: skipped in -short mode")
+	}
+	if _, err := tools.Dir(); err != nil {
+		if errors.Is(err, tools.ErrNotBuilt) {
+			t.Skip(tools.ErrNotBuilt.Error())
+		}
+		t.Fatal(err)
+	}
+}
+
+// httptestReplicas is a ReplicaFactory of tiny loopback servers that name their pod.
+func httptestReplicas(ctx context.Context, pod string) (string, func() error, error) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, pod)
+	}))
+	return srv.URL, func() error { srv.Close(); return nil }, nil
+}
+
+// drive sends requests through sim at rate per second until stop returns true
+// or d passes; it returns how many were answered.
+func drive(ctx context.Context, sim *cluster.Simulator, rate int, d time.Duration, stop func() bool) int {
+	client := &http.Client{Transport: sim.RoundTripper(), Timeout: 2 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	deadline := time.After(d)
+	ok := 0
+	for n := 0; ; n++ {
+		if n%rate == 0 && stop() {
+			return ok
+		}
+		select {
+		case <-ctx.Done():
+			return ok
+		case <-deadline:
+			return ok
+		case <-tick.C:
+		}
+		// The URL's host is a placeholder: the simulator picks a replica.
+		resp, err := client.Get("http://web.lab.svc/")
+		if err != nil {
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		ok++
+	}
+}
+
+func TestKwokClusterHPA(t *testing.T) {
+	requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	p, err := cluster.Lookup("kwok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, reason := p.Available(); !ok {
+		t.Fatalf("kwok provider unavailable although tools are built: %s", reason)
+	}
+	c, err := p.Create(ctx, "hpa-lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := c.Dir
+	t.Cleanup(func() {
+		if err := c.Delete(context.Background()); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+		if pids := proc.Under(dir); len(pids) > 0 {
+			t.Errorf("processes survived Delete: %v", pids)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("work dir %s survived Delete (stat err %v)", dir, err)
+		}
+	})
+	t.Logf("kwok cluster up in %v (kubeconfig %s)", c.Started.Round(time.Millisecond), c.Kubeconfig)
+	if err := c.AddNode(ctx, "node-1", "4", "16Gi"); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := cluster.Observe(ctx, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+
+	t.Run("cpu load scales the deployment", func(t *testing.T) {
+		w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "web", CPURequest: "100m", CPUCostPerRequest: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "web", Min: 1, Max: 5, CPUPercent: 50, ScaleDownWindow: 5 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		sim, err := cluster.Simulate(ctx, c, w, httptestReplicas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		defer wcancel()
+		if err := w.WaitReady(wctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+		// The HPA must first see the idle pod (metrics-server needs two scrapes),
+		// or a rescale could not be told apart from the initial sizing.
+		if err := obs.WaitFor(wctx, "the HPA to report CPU utilization", func(o *cluster.Observer) bool {
+			hs := o.HPA("web")
+			return len(hs) > 0 && hs[len(hs)-1].CPUPercent != nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+
+		// 20 req/s x 20 millicore-seconds = 400m on one pod with a 100m request:
+		// 400% against a 50% target, so the HPA wants ceil(1 x 400/50) = 8, capped at 5.
+		loadStart := time.Now()
+		scaled := func() bool { return obs.MaxReplicas("web") >= 3 }
+		served := drive(ctx, sim, 20, 3*time.Minute, scaled)
+		if !scaled() {
+			t.Fatalf("replicas never reached 3 in 3 min of load (%d requests served); replicas %+v; hpa %+v; sim errors %v",
+				served, obs.Replicas("web"), last(obs.HPA("web")), sim.Errors())
+		}
+		reacted := time.Since(loadStart)
+		rescales := obs.Events("SuccessfulRescale")
+		if len(rescales) == 0 {
+			t.Fatal("replicas rose without a SuccessfulRescale event")
+		}
+		t.Logf("HPA reaction: first SuccessfulRescale %v after load start (%q), 3 ready replicas after %v; %d requests served over %d replicas",
+			rescales[0].At.Sub(loadStart).Round(100*time.Millisecond), rescales[0].Message, reacted.Round(100*time.Millisecond), served, len(sim.Served()))
+
+		// The metrics API answers for the workload's pods, with the simulated usage.
+		raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", c.Namespace, "pods").DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("metrics API: %v", err)
+		}
+		var pm struct {
+			Items []struct {
+				Metadata   struct{ Name string }
+				Containers []struct{ Usage map[string]string }
+			}
+		}
+		if err := json.Unmarshal(raw, &pm); err != nil {
+			t.Fatal(err)
+		}
+		if len(pm.Items) == 0 {
+			t.Fatalf("metrics API lists no pods: %s", raw)
+		}
+		t.Logf("metrics API: %d pods, first %s cpu=%s", len(pm.Items), pm.Items[0].Metadata.Name, pm.Items[0].Containers[0].Usage["cpu"])
+	})
+
+	t.Run("no cpu request leaves the HPA unable to scale", func(t *testing.T) {
+		if _, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "norequest", CPUCostPerRequest: 20}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "norequest", Min: 1, Max: 5, CPUPercent: 50}); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+		defer wcancel()
+		start := time.Now()
+		err := obs.WaitFor(wctx, "FailedGetResourceMetric and ScalingActive=False", func(o *cluster.Observer) bool {
+			failed := false
+			for _, e := range o.Events("FailedGetResourceMetric") {
+				failed = failed || (e.Object == "norequest" && strings.Contains(e.Message, "missing request for cpu"))
+			}
+			return failed && o.HasCondition("norequest", autoscalingv2.ScalingActive, corev1.ConditionFalse)
+		})
+		if err != nil {
+			t.Fatalf("%v; events %+v; hpa %+v", err, obs.Events(), last(obs.HPA("norequest")))
+		}
+		e := obs.Events("FailedGetResourceMetric")
+		t.Logf("no-request HPA: FailedGetResourceMetric after %v: %q", time.Since(start).Round(100*time.Millisecond), e[len(e)-1].Message)
+	})
+}
+
+func last[T any](s []T) any {
+	if len(s) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%+v", s[len(s)-1])
+}
