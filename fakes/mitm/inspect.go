@@ -46,12 +46,16 @@ func (p *Proxy) inspect(client, up net.Conn, target string, entry ConnLog) {
 		},
 	}
 	entry.PresentedIssuer = p.ca.Cert.Subject.String()
-	clientTLS := tls.Server(client, cfg)
+	sniff := &alertSniffer{Conn: client}
+	clientTLS := tls.Server(sniff, cfg)
 	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
 	err := clientTLS.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		entry.ClientHandshake = err.Error()
+		if alert := sniff.sniffedAlert(); alert != "" && !strings.HasPrefix(err.Error(), "remote error:") {
+			entry.ClientHandshake = alert + " (plaintext alert; crypto/tls said: " + err.Error() + ")"
+		}
 		p.record(entry)
 		return
 	}

@@ -227,7 +227,7 @@ func TestBypassMatching(t *testing.T) {
 func TestMTLSThroughTheProxy(t *testing.T) {
 	srv, lab := labServer(t, pki.ServerTLSFlags{ClientAuth: pki.ClientAuthRequest})
 	labClient := lab.Client.TLSCertificate(pki.ChainFull)
-	labIssuer := lab.Intermediate.Cert.Subject.String()
+	labIssuer := lab.Root.Cert.Subject.String()
 
 	t.Run("inspect: the server sees the proxy, no client cert", func(t *testing.T) {
 		p := startProxy(t, Config{UpstreamRoots: lab.ClientRoots})
