@@ -9,6 +9,8 @@ import (
 	"github.com/chaoslab/chaoslab/fakes"
 )
 
+var _ fakes.Server = (*Proxy)(nil)
+
 func init() {
 	fakes.Register(fakes.Def{
 		Name:    "mitm",

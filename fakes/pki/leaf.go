@@ -145,6 +145,14 @@ func (ca *CA) Leaf(opts LeafOptions) (*Leaf, error) {
 	return &Leaf{Cert: cert, Key: key, Chain: ca.Intermediates(), Issuer: ca}, nil
 }
 
+// SelfSignedLeaf makes a leaf signed by its own key, belonging to no CA
+// (the "openssl req -x509" certificate behind verify error 18).
+func SelfSignedLeaf(opts LeafOptions) (*Leaf, error) {
+	opts.Variant = SelfSigned
+	var none *CA // never dereferenced for SelfSigned
+	return none.Leaf(opts)
+}
+
 // TLSCertificate is the leaf as a server (or client) presents it: the leaf
 // followed by its intermediates (ChainFull) or alone (ChainLeafOnly).
 func (l *Leaf) TLSCertificate(mode ChainMode) tls.Certificate {

@@ -314,3 +314,16 @@ func TestDisabledBuildsNothing(t *testing.T) {
 		t.Fatal("Remove on nil Files must be a no-op")
 	}
 }
+
+func TestSelfSignedLeafNeedsNoCA(t *testing.T) {
+	l, err := SelfSignedLeaf(LeafOptions{SANs: []string{"self.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Issuer != nil || len(l.Chain) != 0 || l.Cert.Issuer.String() != l.Cert.Subject.String() {
+		t.Fatalf("not self-signed: issuer %v chain %d", l.Cert.Issuer, len(l.Chain))
+	}
+	if _, err := l.Cert.Verify(x509.VerifyOptions{Roots: Pool(l.Cert), DNSName: "self.test"}); err != nil {
+		t.Fatalf("trusting itself it should verify: %v", err)
+	}
+}
