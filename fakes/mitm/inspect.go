@@ -127,6 +127,14 @@ func (p *Proxy) relay(client *tls.Conn, up *tls.Conn, upErr error, target string
 			return
 		}
 		p.amend(id, func(l *ConnLog) { l.Requests++ }, "")
+		if strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+			// We forward the body straight away, so say "go on" ourselves
+			// rather than leave the client waiting for its timeout.
+			req.Header.Del("Expect")
+			if _, err := io.WriteString(client, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return
+			}
+		}
 		if upErr != nil {
 			// Already in the log as upstream_verify; only answer.
 			writeBadGateway(client, req, target, upErr)
@@ -136,7 +144,7 @@ func (p *Proxy) relay(client *tls.Conn, up *tls.Conn, upErr error, target string
 			fail(req, err)
 			return
 		}
-		resp, err := http.ReadResponse(upBR, req)
+		resp, err := readFinalResponse(upBR, req, client)
 		if err != nil {
 			// TLS 1.3 servers reject a missing client certificate only after
 			// the handshake, so "certificate required" shows up here.
@@ -145,8 +153,30 @@ func (p *Proxy) relay(client *tls.Conn, up *tls.Conn, upErr error, target string
 		}
 		err = resp.Write(client)
 		_ = resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+			// WebSocket and friends: the rest is not HTTP any more.
+			p.pipe(&bufferedConn{Conn: client, r: br}, &bufferedConn{Conn: up, r: upBR})
+			return
+		}
 		if err != nil || resp.Close || req.Close {
 			return
+		}
+	}
+}
+
+// readFinalResponse reads the server's response, passing interim 1xx
+// responses (103 Early Hints, 100 Continue) on to the client first.
+func readFinalResponse(upBR *bufio.Reader, req *http.Request, client io.Writer) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(upBR, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if err := resp.Write(client); err != nil {
+			return nil, err
 		}
 	}
 }
