@@ -25,7 +25,7 @@ type window struct {
 type line struct {
 	name   string
 	color  string
-	xs, ys []float64
+	xs, ys []float64 // a NaN y breaks the line
 }
 
 // axis maps data to pixels.
@@ -66,17 +66,19 @@ func frame(b *strings.Builder, a axis, yUnit string, windows []window, phases []
 			x0, padT, math.Max(x1-x0, 1), chartH-padT-padB, template.HTMLEscapeString(w.label))
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" class="faultlabel">fault</text>`, x0+3, padT+11)
 	}
-	for _, p := range phases {
+	// Phase labels alternate between two rows so short phases (setup, fix)
+	// do not print over their neighbours.
+	for i, p := range phases {
 		x := a.px(p.from)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="phase"/>`, x, padT, x, chartH-padB)
-		fmt.Fprintf(b, `<text x="%.1f" y="%d" class="phaselabel">%s</text>`, x+3, chartH-padB-4, template.HTMLEscapeString(p.label))
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" class="phaselabel">%s</text>`, x+3, chartH-padB-4-12*(i%2), template.HTMLEscapeString(p.label))
 	}
 	for i := 0; i <= 4; i++ {
 		y := a.y0 + (a.y1-a.y0)*float64(i)/4
 		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" class="grid"/>`, padL, a.py(y), chartW-padR, a.py(y))
 		fmt.Fprintf(b, `<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`, padL-4, a.py(y)+4, fmtNum(y))
 	}
-	fmt.Fprintf(b, `<text x="4" y="%d" class="tick">%s</text>`, padT+4, template.HTMLEscapeString(yUnit))
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="tick" text-anchor="end">%s</text>`, padL-4, chartH-padB+14, template.HTMLEscapeString(yUnit))
 	steps := 6
 	for i := 0; i <= steps; i++ {
 		x := a.x0 + (a.x1-a.x0)*float64(i)/float64(steps)
@@ -99,21 +101,34 @@ func lineChart(lines []line, yUnit string, windows, phases []window, x1 float64)
 	maxY := 0.0
 	for _, l := range lines {
 		for _, y := range l.ys {
-			maxY = math.Max(maxY, y)
+			if !math.IsNaN(y) {
+				maxY = math.Max(maxY, y)
+			}
 		}
 	}
 	a := axis{x0: 0, x1: math.Max(x1, 1), y0: 0, y1: niceMax(maxY * 1.05)}
 	var b strings.Builder
 	frame(&b, a, yUnit, windows, phases)
 	for i, l := range lines {
+		// A NaN (the end of one load) breaks the line: a slope drawn across
+		// a phase without traffic would be invented data.
 		var pts []string
+		flush := func() {
+			if len(pts) == 1 {
+				fmt.Fprintf(&b, `<circle cx="%s" r="2.5" fill="%s"/>`, strings.Replace(pts[0], ",", `" cy="`, 1), l.color)
+			} else if len(pts) > 1 {
+				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" points="%s"/>`, l.color, strings.Join(pts, " "))
+			}
+			pts = nil
+		}
 		for j := range l.xs {
+			if math.IsNaN(l.ys[j]) {
+				flush()
+				continue
+			}
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", a.px(l.xs[j]), a.py(l.ys[j])))
 		}
-		if len(pts) == 1 {
-			fmt.Fprintf(&b, `<circle cx="%s" r="3" fill="%s"/>`, strings.Replace(pts[0], ",", `" cy="`, 1), l.color)
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" points="%s"/>`, l.color, strings.Join(pts, " "))
+		flush()
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="3" fill="%s"/><text x="%d" y="%d" class="legend">%s</text>`,
 			chartW-padR+8, padT+8+i*16, l.color, chartW-padR+22, padT+12+i*16, template.HTMLEscapeString(l.name))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -118,6 +119,9 @@ func view(s *Scenario) scenarioView {
 				p95.xs, p95.ys = append(p95.xs, x), append(p95.ys, b.P95)
 				p99.xs, p99.ys = append(p99.xs, x), append(p99.ys, b.P99)
 				bars = append(bars, barBucket{x: secs(b.Start, origin), w: 1, outcomes: b.Outcomes})
+			}
+			for _, l := range []*line{&p50, &p95, &p99} {
+				l.xs, l.ys = append(l.xs, math.NaN()), append(l.ys, math.NaN())
 			}
 		}
 	}
