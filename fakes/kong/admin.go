@@ -1,0 +1,399 @@
+package kong
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The Admin API subset a trainee or scenario needs in DB-less mode: what
+// is loaded, upstream health, and POST /config to reload.
+
+func newUUID() string { return uuid.NewString() }
+
+func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h := w.Header()
+	h["Server"] = []string{serverHeader}
+	h["Access-Control-Allow-Origin"] = []string{"*"}
+	h["X-Kong-Admin-Request-ID"] = []string{strings.ReplaceAll(newUUID(), "-", "")}
+	status, body := g.admin(r)
+	h["Content-Type"] = []string{mimeJSON}
+	h["X-Kong-Admin-Latency"] = []string{msString(time.Since(start))}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	b := mustJSON(body)
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+type jsonObj = map[string]any
+
+func notFound() (int, any) { return http.StatusNotFound, jsonObj{"message": "Not found"} }
+func notAllowed() (int, any) {
+	return http.StatusMethodNotAllowed, jsonObj{"message": "Method not allowed"}
+}
+func list(data []any) jsonObj { return jsonObj{"data": data, "next": nil} }
+func orNull[T any](v []T) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+func (g *Gateway) admin(r *http.Request) (int, any) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) == 1 && parts[0] == "" {
+		parts = nil
+	}
+	rt := g.rt.Load()
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case len(parts) == 0:
+		if !get {
+			return notAllowed()
+		}
+		return http.StatusOK, g.nodeInfo(rt)
+	case parts[0] == "status" && len(parts) == 1:
+		if !get {
+			return notAllowed()
+		}
+		return http.StatusOK, g.status(rt)
+	case parts[0] == "config" && len(parts) == 1:
+		switch r.Method {
+		case http.MethodPost:
+			return g.postConfig(r)
+		case http.MethodGet:
+			return http.StatusOK, jsonObj{"config": string(rt.cfg.raw)}
+		}
+		return notAllowed()
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method == http.MethodOptions {
+			return http.StatusNoContent, nil
+		}
+		// DB-less: entities are read-only except through /config.
+		return http.StatusMethodNotAllowed, jsonObj{"message": "cannot " + strings.ToLower(r.Method) + " '/" + strings.Join(parts, "/") + "' when not using a database"}
+	}
+	cfg := rt.cfg
+	switch parts[0] {
+	case "services":
+		return entityEndpoint(parts, cfg.Services, func(s *Service) bool { return len(parts) > 1 && (s.ID == parts[1] || s.Name == parts[1]) }, g.serviceJSON)
+	case "routes":
+		return entityEndpoint(parts, cfg.Routes, func(x *Route) bool { return len(parts) > 1 && (x.ID == parts[1] || x.Name == parts[1]) }, g.routeJSON)
+	case "consumers":
+		return entityEndpoint(parts, cfg.Consumers, func(c *Consumer) bool { return len(parts) > 1 && (c.ID == parts[1] || c.Username == parts[1]) }, consumerJSON)
+	case "plugins":
+		return entityEndpoint(parts, cfg.Plugins, func(p *Plugin) bool { return len(parts) > 1 && p.ID == parts[1] }, pluginJSON)
+	case "upstreams":
+		return g.upstreamEndpoint(rt, parts, r)
+	}
+	return notFound()
+}
+
+func entityEndpoint[T any](parts []string, all []T, is func(T) bool, render func(T) jsonObj) (int, any) {
+	switch len(parts) {
+	case 1:
+		data := make([]any, 0, len(all))
+		for _, e := range all {
+			data = append(data, render(e))
+		}
+		return http.StatusOK, list(data)
+	case 2:
+		for _, e := range all {
+			if is(e) {
+				return http.StatusOK, render(e)
+			}
+		}
+	}
+	return notFound()
+}
+
+func (g *Gateway) created() int64 { return g.startedAt.Unix() }
+
+func (g *Gateway) serviceJSON(s *Service) jsonObj {
+	var path any
+	if s.Path != "" {
+		path = s.Path
+	}
+	return jsonObj{
+		"id": s.ID, "name": nullable(s.Name), "protocol": s.Protocol, "host": s.Host, "port": s.Port, "path": path,
+		"retries": s.Retries, "connect_timeout": s.ConnectTimeout, "write_timeout": s.WriteTimeout, "read_timeout": s.ReadTimeout,
+		"tls_verify": s.TLSVerify, "tls_verify_depth": s.TLSVerifyDepth, "ca_certificates": orNull(s.CACertificates),
+		"client_certificate": nil, "tags": orNull(s.Tags), "enabled": s.Enabled,
+		"created_at": g.created(), "updated_at": g.created(),
+	}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (g *Gateway) routeJSON(r *Route) jsonObj {
+	var headers any
+	if len(r.Headers) > 0 {
+		headers = r.Headers
+	}
+	return jsonObj{
+		"id": r.ID, "name": nullable(r.Name), "protocols": r.Protocols, "methods": orNull(r.Methods), "hosts": orNull(r.Hosts),
+		"paths": orNull(r.Paths), "headers": headers, "snis": nil, "sources": nil, "destinations": nil,
+		"strip_path": r.StripPath, "preserve_host": r.PreserveHost, "regex_priority": r.RegexPriority,
+		"path_handling": r.PathHandling, "https_redirect_status_code": 426, "request_buffering": true, "response_buffering": true,
+		"tags": orNull(r.Tags), "service": jsonObj{"id": r.Service.ID}, "created_at": g.created(), "updated_at": g.created(),
+	}
+}
+
+func consumerJSON(c *Consumer) jsonObj {
+	return jsonObj{"id": c.ID, "username": nullable(c.Username), "custom_id": nullable(c.CustomID), "tags": orNull(c.Tags)}
+}
+
+func pluginJSON(p *Plugin) jsonObj {
+	ref := func(id string) any {
+		if id == "" {
+			return nil
+		}
+		return jsonObj{"id": id}
+	}
+	var svc, route string
+	if p.Service != nil {
+		svc = p.Service.ID
+	}
+	if p.Route != nil {
+		route = p.Route.ID
+	}
+	return jsonObj{"id": p.ID, "name": p.Name, "enabled": p.Enabled, "service": ref(svc), "route": ref(route),
+		"consumer": nil, "protocols": p.Protocols, "tags": orNull(p.Tags), "config": p.Config}
+}
+
+func (g *Gateway) upstreamEndpoint(rt *runtime, parts []string, r *http.Request) (int, any) {
+	if len(parts) == 1 {
+		data := make([]any, 0, len(rt.cfg.Upstreams))
+		for _, u := range rt.cfg.Upstreams {
+			data = append(data, upstreamJSON(u))
+		}
+		return http.StatusOK, list(data)
+	}
+	var up *Upstream
+	for _, u := range rt.cfg.Upstreams {
+		if u.ID == parts[1] || u.Name == parts[1] {
+			up = u
+		}
+	}
+	if up == nil {
+		return notFound()
+	}
+	switch {
+	case len(parts) == 2:
+		return http.StatusOK, upstreamJSON(up)
+	case len(parts) == 3 && parts[2] == "targets":
+		data := make([]any, 0, len(up.Targets))
+		for _, t := range up.Targets {
+			data = append(data, jsonObj{"id": t.ID, "target": t.Target, "weight": t.Weight, "upstream": jsonObj{"id": up.ID}, "tags": orNull(t.Tags)})
+		}
+		return http.StatusOK, list(data)
+	case len(parts) == 3 && parts[2] == "health":
+		return http.StatusOK, g.healthJSON(rt, up, r.URL.Query().Get("balancer_health") == "1")
+	}
+	return notFound()
+}
+
+func upstreamJSON(u *Upstream) jsonObj {
+	hc := u.Healthchecks
+	return jsonObj{
+		"id": u.ID, "name": u.Name, "algorithm": u.Algorithm, "slots": u.Slots, "host_header": nullable(u.HostHeader),
+		"hash_on": "none", "hash_fallback": "none", "tags": orNull(u.Tags),
+		"healthchecks": jsonObj{
+			"threshold": hc.Threshold,
+			"active": jsonObj{
+				"type": hc.Active.Type, "http_path": hc.Active.HTTPPath, "timeout": hc.Active.Timeout,
+				"concurrency": hc.Active.Concurrency, "https_verify_certificate": hc.Active.HTTPSVerifyCertificate,
+				"healthy":   jsonObj{"interval": hc.Active.Healthy.Interval, "http_statuses": hc.Active.Healthy.HTTPStatuses, "successes": hc.Active.Healthy.Successes},
+				"unhealthy": jsonObj{"interval": hc.Active.Unhealthy.Interval, "http_statuses": hc.Active.Unhealthy.HTTPStatuses, "tcp_failures": hc.Active.Unhealthy.TCPFailures, "timeouts": hc.Active.Unhealthy.Timeouts, "http_failures": hc.Active.Unhealthy.HTTPFailures},
+			},
+			"passive": jsonObj{
+				"type":      hc.Passive.Type,
+				"healthy":   jsonObj{"http_statuses": hc.Passive.Healthy.HTTPStatuses, "successes": hc.Passive.Healthy.Successes},
+				"unhealthy": jsonObj{"http_statuses": hc.Passive.Unhealthy.HTTPStatuses, "tcp_failures": hc.Passive.Unhealthy.TCPFailures, "timeouts": hc.Passive.Unhealthy.Timeouts, "http_failures": hc.Passive.Unhealthy.HTTPFailures},
+			},
+		},
+	}
+}
+
+// healthJSON is Kong's GET /upstreams/{name}/health answer.
+func (g *Gateway) healthJSON(rt *runtime, up *Upstream, balancerHealth bool) jsonObj {
+	b := rt.upstreams[up.Name]
+	th := b.health()
+	total, avail := 0, 0
+	data := make([]any, 0, len(th))
+	for i, t := range th {
+		addrs := []any{}
+		if t.Addr != "" || t.Health != "DNS_ERROR" {
+			ip := t.Host
+			if t.Addr != "" {
+				ip = t.Addr[:strings.LastIndex(t.Addr, ":")]
+			}
+			addrs = append(addrs, jsonObj{"ip": strings.Trim(ip, "[]"), "port": t.Port, "health": t.Health, "weight": t.Weight})
+		}
+		total += t.Weight
+		if t.Health == "HEALTHY" || t.Health == "HEALTHCHECKS_OFF" {
+			avail += t.Weight
+		}
+		data = append(data, jsonObj{
+			"id": up.Targets[i].ID, "target": t.Target, "weight": t.Weight, "upstream": jsonObj{"id": up.ID},
+			"tags": orNull(up.Targets[i].Tags), "created_at": float64(g.created()), "updated_at": float64(g.created()),
+			"health": t.Health,
+			"data": jsonObj{"addresses": addrs, "host": t.Host, "port": t.Port, "nodeWeight": t.Weight,
+				"weight": jsonObj{"total": t.Weight, "available": map[bool]int{true: t.Weight}[t.Health == "HEALTHY" || t.Health == "HEALTHCHECKS_OFF"], "unavailable": map[bool]int{false: t.Weight}[t.Health == "HEALTHY" || t.Health == "HEALTHCHECKS_OFF"]}},
+		})
+	}
+	if balancerHealth {
+		health := "HEALTHY"
+		switch {
+		case !b.activeOn && !b.passiveOn:
+			health = "HEALTHCHECKS_OFF"
+		case avail == 0:
+			health = "UNHEALTHY"
+		}
+		return jsonObj{"data": jsonObj{"id": up.ID, "health": health, "details": jsonObj{
+			"healthy": avail > 0, "weight": jsonObj{"total": total, "available": avail, "unavailable": total - avail},
+		}}, "next": nil, "node_id": g.nodeID}
+	}
+	return jsonObj{"data": data, "next": nil, "node_id": g.nodeID, "total": len(data)}
+}
+
+func (g *Gateway) nodeInfo(rt *runtime) jsonObj {
+	names := supportedPluginNames()
+	avail := jsonObj{}
+	for _, n := range names {
+		avail[n] = jsonObj{"version": Version, "priority": pluginDefs[n].priority}
+	}
+	enabled := map[string]bool{}
+	for _, p := range rt.cfg.Plugins {
+		enabled[p.Name] = true
+	}
+	inCluster := make([]string, 0, len(enabled))
+	for n := range enabled {
+		inCluster = append(inCluster, n)
+	}
+	sort.Strings(inCluster)
+	host, _ := os.Hostname()
+	return jsonObj{
+		"version": Version, "edition": "community", "tagline": "Welcome to kong", "hostname": host,
+		"node_id": g.nodeID, "lua_version": "LuaJIT 2.1.0-20231117 (chaoslab emulation)",
+		"pids":    jsonObj{"master": os.Getpid(), "workers": []int{os.Getpid()}},
+		"timers":  jsonObj{"running": 0, "pending": 0},
+		"plugins": jsonObj{"available_on_server": avail, "enabled_in_cluster": inCluster},
+		"configuration": jsonObj{
+			"database": "off", "role": "traditional", "router_flavor": "traditional_compatible",
+			"proxy_listen": []string{g.proxyLn.Addr().String()}, "admin_listen": []string{g.adminLn.Addr().String()},
+			"headers": []string{"server_tokens", "latency_tokens", "X-Kong-Request-Id"}, "headers_upstream": []string{"X-Kong-Request-Id"},
+			"error_default_type": "text/plain", "plugins": []string{"bundled"}, "loaded_plugins": avail,
+			"upstream_keepalive_pool_size": 512, "upstream_keepalive_idle_timeout": 60, "upstream_keepalive_max_requests": 10000,
+			"nginx_worker_processes": "1", "trusted_ips": jsonObj{}, "real_ip_header": "X-Real-IP",
+			"declarative_config_hash": rt.cfg.Hash,
+		},
+	}
+}
+
+func (g *Gateway) status(rt *runtime) jsonObj {
+	active := g.connsActive.Load()
+	accepted := g.connSeq.Load()
+	return jsonObj{
+		"database": jsonObj{"reachable": true},
+		"server": jsonObj{
+			"connections_accepted": accepted, "connections_handled": accepted, "connections_active": active,
+			"connections_reading": 0, "connections_writing": g.inflight.Load(), "connections_waiting": max(0, active-g.inflight.Load()),
+			"total_requests": g.requests.Load(),
+		},
+		"configuration_hash": rt.cfg.Hash,
+	}
+}
+
+// postConfig is POST /config: the body is the YAML/JSON itself, a JSON
+// {"config": "..."}, or a form (urlencoded or multipart) field config.
+func (g *Gateway) postConfig(r *http.Request) (int, any) {
+	if !g.loading.CompareAndSwap(false, true) {
+		return http.StatusTooManyRequests, jsonObj{"message": "Currently loading previous configuration"}
+	}
+	defer g.loading.Store(false)
+	raw, err := readConfigBody(r)
+	if err != nil || len(strings.TrimSpace(string(raw))) == 0 {
+		return http.StatusBadRequest, jsonObj{"message": "expected a declarative configuration"}
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		ce := err.(*ConfigError)
+		flatten := r.URL.Query().Get("flatten_errors")
+		var body any
+		json.Unmarshal(ce.KongBody(flatten == "1" || flatten == "true"), &body)
+		return http.StatusBadRequest, body
+	}
+	g.swap(cfg)
+	return http.StatusCreated, entitiesJSON(g, cfg)
+}
+
+func readConfigBody(r *http.Request) ([]byte, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "multipart/form-data":
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
+			return nil, err
+		}
+		if f, _, err := r.FormFile("config"); err == nil {
+			defer f.Close()
+			return io.ReadAll(f)
+		}
+		return []byte(r.FormValue("config")), nil
+	case "application/x-www-form-urlencoded":
+		if err := r.ParseForm(); err != nil {
+			return nil, err
+		}
+		return []byte(r.PostForm.Get("config")), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	var wrapped struct {
+		Config        *string `json:"config"`
+		FormatVersion any     `json:"_format_version"`
+	}
+	if json.Unmarshal(b, &wrapped) == nil && wrapped.Config != nil && wrapped.FormatVersion == nil {
+		return []byte(*wrapped.Config), nil
+	}
+	return b, nil
+}
+
+// entitiesJSON is POST /config's 201 body: the loaded entities by type and id.
+func entitiesJSON(g *Gateway, cfg *Config) jsonObj {
+	byID := func(n int, f func(i int) (string, jsonObj)) jsonObj {
+		m := jsonObj{}
+		for i := 0; i < n; i++ {
+			id, v := f(i)
+			m[id] = v
+		}
+		return m
+	}
+	out := jsonObj{
+		"services":  byID(len(cfg.Services), func(i int) (string, jsonObj) { return cfg.Services[i].ID, g.serviceJSON(cfg.Services[i]) }),
+		"routes":    byID(len(cfg.Routes), func(i int) (string, jsonObj) { return cfg.Routes[i].ID, g.routeJSON(cfg.Routes[i]) }),
+		"upstreams": byID(len(cfg.Upstreams), func(i int) (string, jsonObj) { return cfg.Upstreams[i].ID, upstreamJSON(cfg.Upstreams[i]) }),
+		"consumers": byID(len(cfg.Consumers), func(i int) (string, jsonObj) { return cfg.Consumers[i].ID, consumerJSON(cfg.Consumers[i]) }),
+		"plugins":   byID(len(cfg.Plugins), func(i int) (string, jsonObj) { return cfg.Plugins[i].ID, pluginJSON(cfg.Plugins[i]) }),
+	}
+	return out
+}

@@ -1,0 +1,468 @@
+package kong
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxBufferedBody is how much request body is kept in memory so a retry can
+// resend it (nginx buffers request bodies too). Larger bodies are streamed
+// and not retried.
+const maxBufferedBody = 8 << 20
+
+// reqCtx is one request going through the gateway.
+type reqCtx struct {
+	g       *Gateway
+	rt      *runtime
+	w       http.ResponseWriter
+	r       *http.Request
+	start   time.Time
+	reqID   string
+	connID  uint64
+	route   *Route
+	matched string
+	svc     *serviceRuntime
+	chain   []pluginInstance
+
+	consumer      *Consumer
+	correlationID string
+	credentialID  string
+
+	// upHeaders are set on the upstream request; upDrop removed from it
+	// (key-auth's hide_credentials); queryDrop removed from its query.
+	upHeaders http.Header
+	upDrop    []string
+	queryDrop []string
+	// respHeaders are added to the response, whoever answers.
+	respHeaders http.Header
+
+	proxyLatency, upstreamLatency time.Duration
+	upstreamStatuses              []int
+	status                        int
+	bytesSent                     int64
+}
+
+func (c *reqCtx) upstreamHeader() http.Header {
+	if c.upHeaders == nil {
+		c.upHeaders = http.Header{}
+	}
+	return c.upHeaders
+}
+
+func (c *reqCtx) responseHeader() http.Header {
+	if c.respHeaders == nil {
+		c.respHeaders = http.Header{}
+	}
+	return c.respHeaders
+}
+
+// newRequestID is nginx's $request_id: 16 random bytes in hex.
+func newRequestID() string {
+	var b [16]byte
+	a, z := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i] = byte(a >> (8 * i))
+		b[8+i] = byte(z >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
+	c := &reqCtx{g: g, rt: g.rt.Load(), w: w, r: r, start: time.Now(), reqID: newRequestID()}
+	c.connID, _ = r.Context().Value(connIDKey{}).(uint64)
+	g.requests.Add(1)
+	g.inflight.Add(1)
+	defer g.inflight.Add(-1)
+	defer c.logAccess()
+
+	m, ok := c.rt.router.match(r)
+	if !ok {
+		c.kongError(http.StatusNotFound, "no Route matched with those values", nil)
+		return
+	}
+	c.route, c.matched = m.route, m.matched
+	c.svc = c.rt.services[m.route.Service]
+	c.chain = c.rt.chains[m.route]
+	for _, pi := range c.chain {
+		if pi.impl.access(c) {
+			return
+		}
+	}
+	c.proxy()
+}
+
+// hopHeaders are not forwarded in either direction.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if hopHeaders[k] {
+			continue
+		}
+		dst[k] = vv
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (c *reqCtx) requestLine() string {
+	return c.r.Method + " " + c.r.RequestURI + " " + c.r.Proto
+}
+
+func (c *reqCtx) info(upstream string) *requestInfo {
+	return &requestInfo{connID: c.connID, client: clientIP(c.r), request: c.requestLine(), upstream: upstream, host: c.r.Host, requestID: c.reqID}
+}
+
+// upstreamHost is the Host header sent upstream: the client's with
+// preserve_host, else the upstream's host_header or the service host, with
+// the port when it is not the scheme's default.
+func (c *reqCtx) upstreamHost() string {
+	if c.route.PreserveHost {
+		return c.r.Host
+	}
+	s := c.svc.svc
+	host := s.Host
+	if b := c.svc.balancer; b != nil && b.up.HostHeader != "" {
+		return b.up.HostHeader
+	}
+	if (c.svc.scheme == "http" && s.Port != 80) || (c.svc.scheme == "https" && s.Port != 443) {
+		return net.JoinHostPort(host, strconv.Itoa(s.Port))
+	}
+	return host
+}
+
+func (c *reqCtx) proxy() {
+	r := c.r
+	s := c.svc
+	ctx := r.Context()
+
+	// The request body is buffered so a retry can send it again.
+	var body []byte
+	var streamBody io.Reader
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		buf, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+		if err != nil {
+			c.status = 499 // client went away while sending its body
+			return
+		}
+		body = buf
+		if len(buf) > maxBufferedBody {
+			streamBody = io.MultiReader(bytes.NewReader(buf), r.Body)
+		}
+	}
+
+	upPath := upstreamPath(s.svc.Path, r.URL.Path, c.matched, c.route.StripPath)
+	query := r.URL.RawQuery
+	if len(c.queryDrop) > 0 {
+		q := r.URL.Query()
+		for _, k := range c.queryDrop {
+			q.Del(k)
+		}
+		query = q.Encode()
+	}
+	hostHeader := c.upstreamHost()
+	sni := hostHeader
+	if h, _, err := net.SplitHostPort(hostHeader); err == nil {
+		sni = h
+	}
+
+	out := &http.Request{
+		Method:     r.Method,
+		URL:        &url.URL{Scheme: s.scheme, Path: upPath, RawQuery: query},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, len(r.Header)+10),
+		Host:       hostHeader,
+	}
+	copyHeader(out.Header, r.Header)
+	c.setForwardedHeaders(out.Header)
+	for _, k := range c.upDrop {
+		out.Header.Del(k)
+	}
+	for k, vv := range c.upHeaders {
+		setExact(out.Header, k, vv[0])
+	}
+	if s.scheme == "https" {
+		ctx = withSNI(ctx, sni)
+	}
+	out = out.WithContext(ctx)
+
+	var upstreamURI = upPath
+	if query != "" {
+		upstreamURI += "?" + query
+	}
+
+	var (
+		resp    *http.Response
+		last    tryFailure
+		peer    string
+		passive *targetState
+		addrs   []string
+	)
+	if s.balancer == nil {
+		var err error
+		// Kong resolves the service host once, before the first try.
+		if addrs, err = c.g.resolver.lookup(ctx, s.svc.Host); err != nil {
+			c.g.errLog.log("error", c.info(""), "[lua] init.lua:371: execute(): DNS resolution failed: "+dnsErrorText(err)+". Tried: [\""+s.svc.Host+":1 - cache-miss/querying/"+dnsErrorText(err)+"\"]")
+			c.kongError(http.StatusServiceUnavailable, "name resolution failed", nil)
+			return
+		}
+	}
+	for try := 0; try < s.tries; try++ {
+		if s.balancer != nil {
+			ts, addr, ok := s.balancer.pick(ctx)
+			if !ok {
+				if try == 0 {
+					c.kongError(http.StatusServiceUnavailable, "failure to get a peer from the ring-balancer", nil)
+					return
+				}
+				break
+			}
+			passive, peer = ts, addr
+		} else {
+			peer = net.JoinHostPort(addrs[try%len(addrs)], strconv.Itoa(s.svc.Port))
+		}
+		out.URL.Host = peer
+		switch {
+		case streamBody != nil:
+			out.Body, out.ContentLength = io.NopCloser(streamBody), r.ContentLength
+		case body != nil:
+			out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		default:
+			out.Body, out.ContentLength = nil, 0
+		}
+
+		tryStart := time.Now()
+		c.proxyLatency = tryStart.Sub(c.start)
+		var err error
+		resp, err = s.transport.RoundTrip(out)
+		c.upstreamLatency = time.Since(tryStart)
+		if err == nil {
+			c.upstreamStatuses = append(c.upstreamStatuses, resp.StatusCode)
+			if passive != nil {
+				s.balancer.report(passive, fromPassive, s.balancer.classifyStatus(fromPassive, resp.StatusCode))
+			}
+			break
+		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// nginx: 499, the client closed the connection first.
+			c.status = 499
+			c.g.errLog.log("info", c.info(s.scheme+"://"+peer+upstreamURI), "client prematurely closed connection while reading response header from upstream")
+			return
+		}
+		last = classifyTry(err)
+		c.upstreamStatuses = append(c.upstreamStatuses, last.status)
+		c.g.errLog.log("error", c.info(s.scheme+"://"+peer+upstreamURI), last.line)
+		if passive != nil {
+			o := outcomeTCPFailure
+			if last.timeout {
+				o = outcomeTimeout
+			}
+			s.balancer.report(passive, fromPassive, o)
+		}
+		if last.sent && nonIdempotent(r.Method) || streamBody != nil {
+			break
+		}
+	}
+	if resp == nil {
+		c.errorPage(last.status)
+		return
+	}
+	c.writeProxied(resp, s.scheme+"://"+peer+upstreamURI)
+}
+
+func (c *reqCtx) setForwardedHeaders(h http.Header) {
+	r := c.r
+	ip := clientIP(r)
+	if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+	} else {
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	delete(h, "X-Real-Ip")
+	h["X-Real-IP"] = []string{ip}
+	// No trusted_ips by default: Kong replaces these with its own view.
+	host, port := r.Host, ""
+	if hh, pp, err := net.SplitHostPort(r.Host); err == nil {
+		host, port = hh, pp
+	}
+	if port == "" {
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if _, pp, err := net.SplitHostPort(la.String()); err == nil {
+				port = pp
+			}
+		}
+	}
+	h["X-Forwarded-Proto"] = []string{"http"}
+	h["X-Forwarded-Host"] = []string{host}
+	h["X-Forwarded-Port"] = []string{port}
+	h["X-Forwarded-Path"] = []string{r.URL.Path}
+	if c.route.StripPath && c.matched != "" && c.matched != "/" {
+		h["X-Forwarded-Prefix"] = []string{c.matched}
+	} else {
+		delete(h, "X-Forwarded-Prefix")
+	}
+	h["X-Kong-Request-Id"] = []string{c.reqID}
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (c *reqCtx) writeProxied(resp *http.Response, upstream string) {
+	defer resp.Body.Close()
+	h := c.w.Header()
+	copyHeader(h, resp.Header)
+	if via := resp.Header.Get("Via"); via != "" {
+		h["Via"] = []string{via + ", " + viaHeader}
+	} else {
+		h["Via"] = []string{viaHeader}
+	}
+	h["X-Kong-Upstream-Latency"] = []string{msString(c.upstreamLatency)}
+	h["X-Kong-Proxy-Latency"] = []string{msString(c.proxyLatency)}
+	h["X-Kong-Request-Id"] = []string{c.reqID}
+	c.finishHeaders(h)
+	c.status = resp.StatusCode
+	c.w.WriteHeader(resp.StatusCode)
+	bp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(c.w, resp.Body, *bp)
+	copyBufs.Put(bp)
+	c.bytesSent = n
+	if err != nil && c.r.Context().Err() == nil {
+		line := "upstream prematurely closed connection while reading upstream"
+		if isTimeout(err) {
+			line = "upstream timed out (110: Connection timed out) while reading upstream"
+		}
+		c.g.errLog.log("error", c.info(upstream), line)
+		c.logAccess()
+		c.status = -1               // logged already
+		panic(http.ErrAbortHandler) // close the client connection, as nginx does
+	}
+}
+
+// finishHeaders adds plugin response headers and runs header filters.
+func (c *reqCtx) finishHeaders(h http.Header) {
+	for k, vv := range c.respHeaders {
+		setExact(h, k, vv[0])
+	}
+	for _, pi := range c.chain {
+		if hf, ok := pi.impl.(headerFilter); ok {
+			hf.headerFilter(c, h)
+		}
+	}
+}
+
+func msString(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// kongError is kong.response.error: a Lua-raised error, negotiated on the
+// Accept header only (JSON by default), with X-Kong-Response-Latency and
+// the Server header.
+func (c *reqCtx) kongError(status int, msg string, extra http.Header) {
+	mime := responseType(c.r.Header.Get("Accept"))
+	c.kongAnswer(status, mime, []byte(errorBody(mime, msg, c.reqID)), extra)
+}
+
+// kongExit is kong.response.exit with a table body (lua-cjson encoded).
+func (c *reqCtx) kongExit(status int, jsonBody string, extra http.Header) {
+	c.kongAnswer(status, mimeJSON, []byte(jsonBody), extra)
+}
+
+func (c *reqCtx) kongAnswer(status int, mime string, body []byte, extra http.Header) {
+	h := c.w.Header()
+	for k, vv := range extra {
+		setExact(h, k, vv[0])
+	}
+	h["Content-Type"] = []string{mime}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["X-Kong-Response-Latency"] = []string{msString(time.Since(c.start))}
+	h["Server"] = []string{serverHeader}
+	h["X-Kong-Request-Id"] = []string{c.reqID}
+	c.finishHeaders(h)
+	c.status = status
+	c.w.WriteHeader(status)
+	n, _ := c.w.Write(body)
+	c.bytesSent = int64(n)
+}
+
+// errorPage is Kong's error handler for an nginx-generated error after
+// proxying (502/504): negotiated on Accept, then Content-Type, then
+// text/plain; it carries the proxied latency headers and Via.
+func (c *reqCtx) errorPage(status int) {
+	mime := errorHandlerType(c.r)
+	body := errorBody(mime, errorMessage(status), c.reqID)
+	h := c.w.Header()
+	h["Content-Type"] = []string{mime}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["X-Kong-Upstream-Latency"] = []string{msString(c.upstreamLatency)}
+	h["X-Kong-Proxy-Latency"] = []string{msString(c.proxyLatency)}
+	h["Via"] = []string{viaHeader}
+	h["X-Kong-Request-Id"] = []string{c.reqID}
+	c.finishHeaders(h)
+	c.status = status
+	c.w.WriteHeader(status)
+	n, _ := io.WriteString(c.w, body)
+	c.bytesSent = int64(n)
+}
+
+func (c *reqCtx) logAccess() {
+	if c.status == -1 {
+		return
+	}
+	e := AccessEntry{
+		Time:             c.start,
+		RequestID:        c.reqID,
+		Client:           clientIP(c.r),
+		Method:           c.r.Method,
+		Path:             c.r.RequestURI,
+		Proto:            c.r.Proto,
+		Host:             c.r.Host,
+		UserAgent:        c.r.UserAgent(),
+		Referer:          c.r.Referer(),
+		Status:           c.status,
+		UpstreamStatuses: c.upstreamStatuses,
+		Tries:            len(c.upstreamStatuses),
+		BytesSent:        c.bytesSent,
+	}
+	if len(c.upstreamStatuses) > 0 {
+		parts := make([]string, len(c.upstreamStatuses))
+		for i, s := range c.upstreamStatuses {
+			parts[i] = strconv.Itoa(s)
+		}
+		e.UpstreamStatus = strings.Join(parts, ", ")
+		e.UpstreamLatency = c.upstreamLatency.Milliseconds()
+	}
+	total := time.Since(c.start)
+	e.RequestLatency = total.Milliseconds()
+	e.KongLatency = (total - c.upstreamLatency).Milliseconds()
+	if c.route != nil {
+		e.Route = entityName(c.route.Name, c.route.ID)
+		e.Service = entityName(c.route.Service.Name, c.route.Service.ID)
+	}
+	if c.consumer != nil {
+		e.Consumer = entityName(c.consumer.Username, c.consumer.ID)
+	}
+	c.g.accLog.add(e)
+}
+
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }

@@ -1,0 +1,163 @@
+package kong
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func serviceConfig(url, extra string) string {
+	return fmt.Sprintf(`_format_version: "3.0"
+services:
+- name: svc
+  url: %s
+%s
+  routes:
+  - name: r
+    paths: ["/api"]
+`, url, indent(extra, 2))
+}
+
+func TestProxiesAndStripsPath(t *testing.T) {
+	up := echoUpstream(t)
+	g := startGateway(t, serviceConfig(up.URL+"/base", ""))
+	res := do(t, "GET", g.ProxyURL()+"/api/items?x=1", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.0.0.9"}, "")
+	if res.status != 200 {
+		t.Fatalf("status %d body %q", res.status, res.body)
+	}
+	e := decodeEcho(t, res.body)
+	if e.Path != "/base/items" || e.RawQuery != "x=1" {
+		t.Errorf("upstream got path %q query %q, want /base/items x=1", e.Path, e.RawQuery)
+	}
+	h, _ := hostPort(t, up.URL)
+	if !strings.HasPrefix(e.Host, h) {
+		t.Errorf("Host %q, want the service host %s", e.Host, h)
+	}
+	checks := map[string]string{
+		"X-Forwarded-For":    "10.0.0.9, 127.0.0.1",
+		"X-Real-Ip":          "127.0.0.1",
+		"X-Forwarded-Proto":  "http", // untrusted client: Kong's own view
+		"X-Forwarded-Path":   "/api/items",
+		"X-Forwarded-Prefix": "/api",
+	}
+	for k, want := range checks {
+		if got := e.Header.Get(k); got != want {
+			t.Errorf("upstream %s = %q, want %q", k, got, want)
+		}
+	}
+	if got := e.Header.Get("X-Kong-Request-Id"); got != res.header.Get("X-Kong-Request-Id") || len(got) != 32 {
+		t.Errorf("request id upstream %q vs downstream %q", got, res.header.Get("X-Kong-Request-Id"))
+	}
+	if res.header.Get("Via") != "1.1 kong/3.9.1" {
+		t.Errorf("Via %q", res.header.Get("Via"))
+	}
+	for _, k := range []string{"X-Kong-Upstream-Latency", "X-Kong-Proxy-Latency"} {
+		if !regexp.MustCompile(`^\d+$`).MatchString(res.header.Get(k)) {
+			t.Errorf("%s = %q", k, res.header.Get(k))
+		}
+	}
+	if res.header.Get("X-Kong-Response-Latency") != "" || res.header.Get("Server") != "" {
+		t.Errorf("proxied response carries Response-Latency %q / Server %q", res.header.Get("X-Kong-Response-Latency"), res.header.Get("Server"))
+	}
+	acc := g.AccessLog()
+	if len(acc) != 1 || acc[0].Status != 200 || acc[0].UpstreamStatus != "200" || acc[0].Route != "r" || acc[0].Service != "svc" {
+		t.Errorf("access log %+v", acc)
+	}
+}
+
+func TestNoRouteIs404JSON(t *testing.T) {
+	up := echoUpstream(t)
+	g := startGateway(t, serviceConfig(up.URL, ""))
+	res := get(t, g.ProxyURL()+"/nope")
+	id := res.header.Get("X-Kong-Request-Id")
+	want := "{\n  \"message\":\"no Route matched with those values\",\n  \"request_id\":\"" + id + "\"\n}"
+	if res.status != 404 || res.body != want {
+		t.Fatalf("got %d %q, want 404 %q", res.status, res.body, want)
+	}
+	if res.header.Get("Content-Type") != "application/json; charset=utf-8" || res.header.Get("Server") != "kong/3.9.1" || res.header.Get("X-Kong-Response-Latency") == "" {
+		t.Errorf("headers %v", res.header)
+	}
+	plain := do(t, "GET", g.ProxyURL()+"/nope", map[string]string{"Accept": "text/plain"}, "")
+	if plain.body != "no Route matched with those values\nrequest_id: "+plain.header.Get("X-Kong-Request-Id")+"\n" {
+		t.Errorf("Accept text/plain: %q", plain.body)
+	}
+}
+
+// TestUpstreamFailureMapping is facts/kong.md's table: status, body and the
+// nginx error.log line per failure.
+func TestUpstreamFailureMapping(t *testing.T) {
+	slow, _ := countingUpstream(t, 200, 2*time.Second)
+	fail500, _ := countingUpstream(t, 500, 0)
+	closeAddr, _ := closingUpstream(t)
+	resetAddr, _ := resettingUpstream(t)
+	refused := refusedAddr(t)
+	ca := newTestCA(t, "lab CA")
+	tlsUp := tlsUpstream(t, ca.leaf(t, "localhost"))
+	_, tlsPort := hostPort(t, tlsUp.URL)
+
+	cases := []struct {
+		name     string
+		url      string
+		extra    string
+		status   int
+		body     string
+		logLine  string
+		logCount int
+	}{
+		{"read timeout", slow.URL, "read_timeout: 50\nretries: 0", 504, "The upstream server is timing out",
+			"upstream timed out (110: Connection timed out) while reading response header from upstream", 1},
+		{"premature close", "http://" + closeAddr, "retries: 0", 502, "An invalid response was received from the upstream server",
+			"upstream prematurely closed connection while reading response header from upstream", 1},
+		{"reset", "http://" + resetAddr, "retries: 0", 502, "An invalid response was received from the upstream server",
+			"recv() failed (104: Connection reset by peer) while reading response header from upstream", 1},
+		{"refused", "http://" + refused, "retries: 2", 502, "An invalid response was received from the upstream server",
+			"connect() failed (111: Connection refused) while connecting to upstream", 3},
+		{"500 passes through", fail500.URL, "", 500, "upstream says Internal Server Error", "", 0},
+		{"http to TLS port", "http://127.0.0.1:" + tlsPort, "retries: 0", 400, "Client sent an HTTP request to an HTTPS server.\n", "", 0},
+		{"https to plain port", "https://" + strings.TrimPrefix(fail500.URL, "http://"), "retries: 0", 502, "An invalid response was received from the upstream server",
+			"SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream", 1},
+		{"untrusted cert", "https://localhost:" + tlsPort, "retries: 0\ntls_verify: true", 502, "An invalid response was received from the upstream server",
+			"upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGateway(t, serviceConfig(tc.url, tc.extra))
+			res := get(t, g.ProxyURL()+"/api/x")
+			id := res.header.Get("X-Kong-Request-Id")
+			want := tc.body
+			if tc.logLine != "" {
+				want = tc.body + "\nrequest_id: " + id + "\n"
+			}
+			if res.status != tc.status || res.body != want {
+				t.Fatalf("got %d %q, want %d %q", res.status, res.body, tc.status, want)
+			}
+			lines := g.ErrorLog()
+			n := 0
+			for _, l := range lines {
+				if strings.Contains(l, tc.logLine) && tc.logLine != "" {
+					n++
+					if !strings.HasSuffix(l, `request_id: "`+id+`"`) || !strings.Contains(l, `, client: 127.0.0.1, server: kong, request: "GET /api/x HTTP/1.1", upstream: "`) {
+						t.Errorf("log line shape: %s", l)
+					}
+					if !regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[error\] \d+#0: \*\d+ `).MatchString(l) {
+						t.Errorf("log line prefix: %s", l)
+					}
+				}
+			}
+			if n != tc.logCount {
+				t.Errorf("%d matching error lines, want %d: %q", n, tc.logCount, lines)
+			}
+			if tc.logLine != "" {
+				if res.header.Get("X-Kong-Upstream-Latency") == "" || res.header.Get("X-Kong-Proxy-Latency") == "" || res.header.Get("X-Kong-Response-Latency") != "" {
+					t.Errorf("proxied error latency headers: %v", res.header)
+				}
+			}
+			acc := g.AccessLog()
+			if len(acc) != 1 || acc[0].Status != tc.status {
+				t.Errorf("access log %+v", acc)
+			}
+		})
+	}
+}

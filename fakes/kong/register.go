@@ -1,0 +1,149 @@
+package kong
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/chaoslab/chaoslab/fakes"
+)
+
+// CLIConfig is the gateway as the CLI and the docker backend start it:
+// `chaoslab fake gateway --config kong.yml ...` (see Args).
+type CLIConfig struct {
+	ConfigPath  string
+	Listen      string              // default 127.0.0.1:0
+	AdminListen string              // default 127.0.0.1:0
+	Hosts       map[string][]string // static name -> addresses
+	DNS         string              // resolve other names via this loopback DNS server
+	// AllowNonLoopback lets a containerised gateway reach upstreams off
+	// loopback.
+	AllowNonLoopback bool
+}
+
+// RegisterFlags binds c to fs.
+func (c *CLIConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ConfigPath, "config", "", "Kong declarative config (kong.yml, _format_version \"3.0\"); required")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "proxy listen address")
+	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:0", "Admin API listen address")
+	fs.Func("hosts", "static name resolution name=ip,name=ip (repeatable)", func(v string) error {
+		if c.Hosts == nil {
+			c.Hosts = map[string][]string{}
+		}
+		for _, kv := range strings.Split(v, ",") {
+			if kv == "" {
+				continue
+			}
+			name, ip, ok := strings.Cut(kv, "=")
+			if !ok || name == "" || ip == "" {
+				return fmt.Errorf("want name=ip, got %q", kv)
+			}
+			name = strings.ToLower(name)
+			c.Hosts[name] = append(c.Hosts[name], ip)
+		}
+		return nil
+	})
+	fs.StringVar(&c.DNS, "dns", "", "resolve names not in --hosts via this DNS server (loopback IP:PORT)")
+	fs.BoolVar(&c.AllowNonLoopback, "allow-non-loopback", false, "allow upstream connections off loopback (containerised labs)")
+}
+
+// Args renders c back to flags.
+func (c CLIConfig) Args() []string {
+	args := []string{"--config", c.ConfigPath}
+	if c.Listen != "" && c.Listen != "127.0.0.1:0" {
+		args = append(args, "--listen", c.Listen)
+	}
+	if c.AdminListen != "" && c.AdminListen != "127.0.0.1:0" {
+		args = append(args, "--admin-listen", c.AdminListen)
+	}
+	if len(c.Hosts) > 0 {
+		names := make([]string, 0, len(c.Hosts))
+		for n := range c.Hosts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var kvs []string
+		for _, n := range names {
+			for _, ip := range c.Hosts[n] {
+				kvs = append(kvs, n+"="+ip)
+			}
+		}
+		args = append(args, "--hosts", strings.Join(kvs, ","))
+	}
+	if c.DNS != "" {
+		args = append(args, "--dns", c.DNS)
+	}
+	if c.AllowNonLoopback {
+		args = append(args, "--allow-non-loopback")
+	}
+	return args
+}
+
+// Options reads the config file and builds the resolver.
+func (c CLIConfig) Options() (Options, error) {
+	if c.ConfigPath == "" {
+		return Options{}, errors.New("--config: required (path to kong.yml)")
+	}
+	b, err := os.ReadFile(c.ConfigPath)
+	if err != nil {
+		return Options{}, fmt.Errorf("--config: %v", err)
+	}
+	o := Options{ProxyListen: c.Listen, AdminListen: c.AdminListen, Config: b, AllowNonLoopback: c.AllowNonLoopback}
+	static := StaticResolver{}
+	for n, ips := range c.Hosts {
+		static[n] = ips
+	}
+	o.Resolver = static
+	if c.DNS != "" {
+		d, err := NewDNSResolver(c.DNS)
+		if err != nil {
+			return Options{}, fmt.Errorf("--dns: %v", err)
+		}
+		o.Resolver = chainResolver{static, d}
+	}
+	return o, nil
+}
+
+// chainResolver answers from the static table first, then from DNS.
+type chainResolver struct {
+	static StaticResolver
+	dns    *DNSResolver
+}
+
+func (c chainResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if addrs, err := c.static.LookupHost(ctx, host); err == nil {
+		return addrs, nil
+	}
+	return c.dns.LookupHost(ctx, host)
+}
+
+func init() {
+	fakes.Register(fakes.Def{
+		Name:    "gateway",
+		Summary: "Kong 3.9 DB-less emulation (kong.yml): proxy, error mapping, plugins, health checks, Admin API",
+		Flags: func(fs *flag.FlagSet) fakes.Starter {
+			var c CLIConfig
+			c.RegisterFlags(fs)
+			return func(ctx context.Context) (fakes.Server, error) {
+				o, err := c.Options()
+				if err != nil {
+					return nil, err
+				}
+				o.ErrorLog, o.AccessLog = os.Stderr, os.Stdout
+				g, err := Start(ctx, o)
+				if err != nil {
+					var ce *ConfigError
+					if errors.As(err, &ce) {
+						return nil, fmt.Errorf("--config %s: %w", c.ConfigPath, err)
+					}
+					return nil, err
+				}
+				return g, nil
+			}
+		},
+	})
+}

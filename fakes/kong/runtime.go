@@ -1,0 +1,177 @@
+package kong
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// runtime is one loaded configuration: the router, a transport per
+// service, a balancer per upstream, each route's plugin chain and the
+// credential indexes. Reload builds a new one and swaps it in atomically;
+// requests in flight finish on the one they started with.
+type runtime struct {
+	cfg       *Config
+	router    *router
+	services  map[*Service]*serviceRuntime
+	upstreams map[string]*balancer // by name
+	chains    map[*Route][]pluginInstance
+	keyAuth   map[string]*KeyAuthCredential
+	jwt       map[string]*JWTSecret
+	loadedAt  time.Time
+}
+
+type serviceRuntime struct {
+	svc       *Service
+	transport *http.Transport
+	balancer  *balancer // when the host names an upstream
+	scheme    string
+	tries     int
+}
+
+type pluginInstance struct {
+	p        *Plugin
+	priority int
+	impl     plugin
+}
+
+func (g *Gateway) compile(cfg *Config) *runtime {
+	rt := &runtime{
+		cfg:       cfg,
+		router:    newRouter(cfg.Routes),
+		services:  map[*Service]*serviceRuntime{},
+		upstreams: map[string]*balancer{},
+		chains:    map[*Route][]pluginInstance{},
+		keyAuth:   map[string]*KeyAuthCredential{},
+		jwt:       map[string]*JWTSecret{},
+		loadedAt:  time.Now(),
+	}
+	for _, u := range cfg.Upstreams {
+		rt.upstreams[u.Name] = newBalancer(u, g.resolver)
+	}
+	cas := map[string]*x509.Certificate{}
+	for _, c := range cfg.CACertificates {
+		cas[c.ID] = c.x509
+	}
+	for _, s := range cfg.Services {
+		d := &upstreamDialer{
+			connectTimeout:   ms(s.ConnectTimeout),
+			writeTimeout:     ms(s.WriteTimeout),
+			allowNonLoopback: g.opts.AllowNonLoopback,
+		}
+		scheme := "http"
+		if s.Protocol == "https" {
+			scheme = "https"
+			d.tls = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+			if s.TLSVerify != nil && *s.TLSVerify {
+				d.verify = true
+				d.roots = x509.NewCertPool()
+				for _, id := range s.CACertificates {
+					if c := cas[id]; c != nil {
+						d.roots.AddCert(c)
+					}
+				}
+				if s.TLSVerifyDepth != nil {
+					d.verifyDepth = *s.TLSVerifyDepth
+				}
+			}
+		}
+		rt.services[s] = &serviceRuntime{
+			svc:       s,
+			transport: newServiceTransport(d, ms(s.ReadTimeout)),
+			balancer:  rt.upstreams[s.Host],
+			scheme:    scheme,
+			tries:     s.Retries + 1,
+		}
+	}
+	for _, c := range cfg.Consumers {
+		for _, k := range c.KeyAuthCredentials {
+			rt.keyAuth[k.Key] = k
+		}
+		for _, j := range c.JWTSecrets {
+			rt.jwt[j.Key] = j
+		}
+	}
+	instances := map[*Plugin]plugin{}
+	for _, p := range cfg.Plugins {
+		if p.Enabled {
+			instances[p] = pluginDefs[p.Name].build(p.Config)
+		}
+	}
+	for _, r := range cfg.Routes {
+		rt.chains[r] = chainFor(r, cfg.Plugins, instances)
+	}
+	return rt
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// chainFor picks, per plugin name, the most specific enabled instance for
+// a route (route, then service, then global, as Kong's plugin iterator
+// does) and orders them by Kong's plugin priorities.
+func chainFor(r *Route, plugins []*Plugin, instances map[*Plugin]plugin) []pluginInstance {
+	best := map[string]*Plugin{}
+	rank := func(p *Plugin) int {
+		switch {
+		case p.Route != nil:
+			return 3
+		case p.Service != nil:
+			return 2
+		default:
+			return 1
+		}
+	}
+	for _, p := range plugins {
+		if !p.Enabled {
+			continue
+		}
+		if p.Route != nil && p.Route != r {
+			continue
+		}
+		if p.Service != nil && p.Service != r.Service {
+			continue
+		}
+		if cur := best[p.Name]; cur == nil || rank(p) > rank(cur) {
+			best[p.Name] = p
+		}
+	}
+	chain := make([]pluginInstance, 0, len(best))
+	for name, p := range best {
+		chain = append(chain, pluginInstance{p: p, priority: pluginDefs[name].priority, impl: instances[p]})
+	}
+	sort.Slice(chain, func(i, j int) bool { return chain[i].priority > chain[j].priority })
+	return chain
+}
+
+// start launches the active health checkers.
+func (rt *runtime) start(ctx context.Context, g *Gateway) {
+	for _, b := range rt.upstreams {
+		if b.activeOn {
+			b.startActive(ctx, g)
+		}
+	}
+}
+
+// stop ends health checks and drops idle upstream connections.
+func (rt *runtime) stop() {
+	for _, b := range rt.upstreams {
+		b.stopActive()
+	}
+	for _, s := range rt.services {
+		s.transport.CloseIdleConnections()
+	}
+}
+
+// entityName is how logs name an entity: its name, else its id.
+func entityName(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
