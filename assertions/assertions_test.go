@@ -74,3 +74,10 @@ func TestHeaderAndBody(t *testing.T) {
 		t.Fatal(e.Expected())
 	}
 }
+
+func TestLogLines(t *testing.T) {
+	log := []string{`[error] upstream timed out (110: Connection timed out) while reading response header from upstream, request_id: "a"`, "[info] x"}
+	check(t, HaveLogLines("upstream timed out (110: Connection timed out)", ">=", 1), log, true, "")
+	check(t, HaveLogLines("prematurely closed", ">=", 1), log, false,
+		`expected >= 1 log lines containing "prematurely closed", got 0 of 2 lines; last line: [info] x`)
+}

@@ -2,6 +2,7 @@ package load
 
 import (
 	"crypto/tls"
+	"net/http"
 	"net/url"
 	"time"
 )
@@ -26,23 +27,23 @@ var DefaultHeaders = []string{
 }
 
 type config struct {
-	maxRate      float64
-	maxDuration  time.Duration
-	timeout      time.Duration
-	headers      []string
-	bodyBytes    int64
-	allowHosts   map[string]bool
-	proxy        *url.URL
-	tls          *tls.Config
-	keepAlive    bool
-	connections  int
-	workers      uint64
-	name         string
-	onResult     func(Result)
-	followRedir  bool
-	http2        bool
-	maxWorkers   uint64
-	rawTransport bool
+	maxRate     float64
+	maxDuration time.Duration
+	timeout     time.Duration
+	headers     []string
+	bodyBytes   int64
+	allowHosts  map[string]bool
+	proxy       *url.URL
+	tls         *tls.Config
+	keepAlive   bool
+	connections int
+	workers     uint64
+	name        string
+	onResult    func(Result)
+	followRedir bool
+	http2       bool
+	maxWorkers  uint64
+	wrap        func(http.RoundTripper) http.RoundTripper
 }
 
 func defaults() config {
@@ -95,6 +96,13 @@ func WithName(n string) Option { return func(c *config) { c.name = n } }
 
 // WithOnResult streams each result as it arrives (live views, early stops).
 func WithOnResult(f func(Result)) Option { return func(c *config) { c.onResult = f } }
+
+// WithTransport wraps the HTTP transport, inside the recorder's tracing:
+// a client that adds a bearer token, signs requests or caches credentials
+// is measured exactly as the load sees it.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *config) { c.wrap = wrap }
+}
 
 // WithHTTP2 lets the client negotiate HTTP/2 over TLS.
 func WithHTTP2(on bool) Option { return func(c *config) { c.http2 = on } }

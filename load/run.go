@@ -49,8 +49,12 @@ func Stream(ctx context.Context, targets []Target, p Pacer, d time.Duration, fn 
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tr := &tracer{base: c.transport(), ctx: ctx, byseq: map[uint64]*traced{}}
-	defer tr.base.(*http.Transport).CloseIdleConnections()
+	base := c.transport()
+	defer base.CloseIdleConnections()
+	tr := &tracer{base: base, ctx: ctx, byseq: map[uint64]*traced{}}
+	if c.wrap != nil {
+		tr.base = c.wrap(base)
+	}
 	client := &http.Client{Transport: tr, Timeout: c.timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
