@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/chaoslab/chaoslab/fakes"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -293,5 +295,29 @@ func TestBadConfig(t *testing.T) {
 		if _, err := Start(context.Background(), *cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: got %v, want %q", *cfg, err, want)
 		}
+	}
+}
+
+func TestRegisteredDefStarts(t *testing.T) {
+	def, ok := fakes.Lookup("imds")
+	if !ok {
+		t.Fatal("imds not registered")
+	}
+	fs := flag.NewFlagSet("imds", flag.ContinueOnError)
+	startFn := def.Flags(fs)
+	if err := fs.Parse([]string{"--ttl", "15m", "--role", "kiam", "--imdsv2-required"}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startFn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if code, _, _ := do(t, "GET", srv.URL()+CredentialsPath, nil); code != 401 {
+		t.Fatalf("--imdsv2-required: GET without token got %d", code)
+	}
+	info := strings.Join(srv.Info(), "\n")
+	if !strings.Contains(info, "role: kiam") || !strings.Contains(info, "ttl: 15m0s") {
+		t.Fatalf("info: %s", info)
 	}
 }
