@@ -60,12 +60,11 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if proto == "udp" {
 		m.Truncate(dnsSize(req))
 	}
-	if err := w.WriteMsg(m); err != nil {
-		return
-	}
+	// Logged before it is sent, so whoever got the answer finds it logged.
 	s.mu.Lock()
 	entry.Rcode = mdns.RcodeToString[m.Rcode]
 	s.mu.Unlock()
+	_ = w.WriteMsg(m)
 }
 
 // dnsSize is the UDP payload the client accepts (EDNS0 or the classic 512).

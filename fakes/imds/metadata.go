@@ -47,7 +47,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency, fail := s.latency, s.fail
 	s.mu.RUnlock()
 	if !s.wait(r.Context(), latency) {
-		return // the client gave up or the service is closing; status stays 0
+		// The client gave up or the service is closing: no answer at all
+		// (returning would let net/http send an empty 200). Status stays 0.
+		panic(http.ErrAbortHandler)
 	}
 	switch fail {
 	case Fail500:
@@ -60,7 +62,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-s.done:
 		}
-		return
+		panic(http.ErrAbortHandler)
 	}
 	if r.URL.Path == TokenPath {
 		s.token(w, r, call)
@@ -157,12 +159,12 @@ func (s *Server) credentials(w http.ResponseWriter, call *Call) {
 
 // plain writes a text/plain answer, as EC2 does for every metadata path.
 func (s *Server) plain(w http.ResponseWriter, call *Call, status int, body string) {
+	s.answered(call, status) // before sending, so whoever got it finds it logged
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("Server", "EC2ws")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
-	s.answered(call, status)
 }
 
 // randomString is URL-safe base64 of fresh random bytes, at least n
