@@ -81,3 +81,10 @@ func TestLogLines(t *testing.T) {
 	check(t, HaveLogLines("prematurely closed", ">=", 1), log, false,
 		`expected >= 1 log lines containing "prematurely closed", got 0 of 2 lines; last line: [info] x`)
 }
+
+func TestNumeric(t *testing.T) {
+	check(t, BeAround(20, 2, "req/s"), 21.5, true, "")
+	check(t, BeAround(20, 2, "req/s"), 25.0, false, "expected 20 ± 2 req/s, got 25 req/s")
+	check(t, BeNumber("<", 20, "ms"), 3, true, "")
+	check(t, BeBetween(2.5, 3.5, "x"), 3.6, false, "expected between 2.5 and 3.5 x, got 3.6 x")
+}
