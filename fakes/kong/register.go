@@ -133,7 +133,8 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				o.ErrorLog, o.AccessLog = os.Stderr, os.Stdout
+				// The CLI passes the process streams, the embedded backend its buffers.
+				o.ErrorLog, o.AccessLog = fakes.Stderr(ctx), fakes.Stdout(ctx)
 				g, err := Start(ctx, o)
 				if err != nil {
 					var ce *ConfigError
