@@ -1,0 +1,115 @@
+package scenarios
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/upstream"
+	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/load"
+)
+
+// Gateway scenarios are time-compressed: Kong's 60 s timeouts become
+// hundreds of milliseconds, so a phase of a couple of seconds still judges
+// dozens of requests per verdict.
+const (
+	gwRate = 20.0
+	gwLoad = 2 * time.Second
+)
+
+// gwSetup is the usual gateway topology: one fake upstream behind a fault
+// proxy, and the gateway with a kong.yml whose service points at the proxy.
+type gwSetup struct {
+	up *lab.Upstream
+	gw *lab.Gateway
+}
+
+// startUpstream starts the named upstream or fails the scenario.
+func (s *S) startUpstream(name string, cfg upstream.Config) *lab.Upstream {
+	up, err := s.Lab.Upstream(s.Ctx, name, cfg)
+	s.Must(err, "starting upstream "+name)
+	return up
+}
+
+// startGateway starts the gateway and registers the commands a trainee uses
+// on Kong: latency headers, the admin API, the config endpoint.
+func (s *S) startGateway(kongYAML string, o lab.GatewayOptions) *lab.Gateway {
+	g, err := s.Lab.Gateway(s.Ctx, kongYAML, o)
+	s.Must(err, "starting the gateway")
+	s.rec.Gateway = g.Kind()
+	s.Command("Kong's latency attribution for one request", "curl -si "+g.ProxyURL()+"/orders | grep -i '^x-kong-.*latency'")
+	s.Command("What the gateway runs (admin API)", "curl -s "+g.AdminURL()+"/services")
+	return g
+}
+
+// reload applies a new kong.yml through POST /config (the fix phase).
+func (s *S) reload(g *lab.Gateway, kongYAML string) {
+	s.Must(g.Reload(s.Ctx, kongYAML), "reloading the gateway config")
+	s.Note("gateway config reloaded")
+}
+
+// attachLogs puts the gateway's error-log lines written since n into the
+// report, and returns them for assertions.
+func (s *S) gatewayErrors(g *lab.Gateway, since int) []string {
+	lines := g.ErrorLogSince(since)
+	s.Log("gateway error log", lines)
+	return lines
+}
+
+// target builds a request to the gateway.
+func target(method, u string) load.Target { return load.Target{Method: method, URL: u} }
+
+// gwAttack is the standard gateway load for a phase.
+func (s *S) gwAttack(name string, targets ...load.Target) load.Results {
+	return s.Attack(name, targets, load.Constant(gwRate), gwLoad, load.WithTimeout(5*time.Second))
+}
+
+// hostPort splits an upstream's proxy address for kong.yml.
+func hostPort(addr string) (string, int) {
+	h, p, _ := strings.Cut(addr, ":")
+	n, _ := strconv.Atoi(p)
+	return h, n
+}
+
+// httpURL is the upstream's address as a kong.yml service url.
+func httpURL(scheme string, up *lab.Upstream) string {
+	return (&url.URL{Scheme: scheme, Host: up.Addr()}).String()
+}
+
+// headerMedian is the median of an integer response header (Kong's
+// X-Kong-*-Latency, in ms) over the results that carry it; -1 when none do.
+func headerMedian(rs load.Results, name string) float64 {
+	var vs []float64
+	for _, r := range rs {
+		if v, err := strconv.ParseFloat(r.Headers[name], 64); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return -1
+	}
+	sort.Float64s(vs)
+	return vs[len(vs)/2]
+}
+
+// service renders one kong.yml service with a /orders route.
+func service(name, url string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "- name: %s\n  url: %s\n", name, url)
+	for _, e := range extra {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	fmt.Fprintf(&b, "  routes:\n  - name: %s\n    paths: [/%s]\n", name, name)
+	return b.String()
+}
+
+// kongYAML wraps services (and any other top-level sections) in a config.
+func kongYAML(sections ...string) string {
+	return "_format_version: \"3.0\"\n" + strings.Join(sections, "")
+}
+
+func services(svcs ...string) string { return "services:\n" + strings.Join(svcs, "") }
