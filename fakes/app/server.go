@@ -21,17 +21,36 @@
 // The pinned Go SDK can be made to storm only with credentials longer than
 // 15 minutes and an ExpiryWindow at least as long as them (20m credentials,
 // 25m window: 20 fetches). So the seed incident is reproduced with the
-// java-v1 rule, which is what the incident's service ran; the sdk rule is
-// the control that shows the Go SDK does not do it by itself.
+// java-v1 rule (the Java SDK v1 behaviour the incident describes); the sdk
+// rule is the control that shows the Go SDK does not do it by itself. Real
+// botocore does not storm any more either: 1.29.27 (Debian) and 1.43.11
+// stretch IMDS credentials that expire within 17-25 minutes (measured in
+// fakes/imds TestRealBotocore), so the botocore rule models the older
+// releases of kiam issue 270.
 //
-// When a refresh fails, the pinned SDK cache (ec2rolecreds.HandleFailToRefresh)
-// returns the old credentials without an error: unchanged while they are
-// valid for more than 5 more minutes, otherwise with Expires moved 5-15
-// minutes ahead, even when they have already expired. The app checks each
-// credential set against the Expiration the metadata service sent (read by a
-// tap on the metadata client) and answers 502 ExpiredToken once it has
-// passed, as AWS would; so errors begin at expiry, not before (see
-// TestRefreshFailure*).
+// When a refresh fails, the pinned SDK cache does not return the error:
+// ec2rolecreds.HandleFailToRefresh hands back the previous credentials with
+// Expires moved to now+5-15 minutes, whether they are still valid (the
+// window asked for an early refresh) or already expired, and the cache does
+// not try again until that passes, even if the metadata service is back.
+// (Its "keep them unchanged when more than 5 minutes are left" branch cannot
+// be reached through the cache, which only refreshes credentials it already
+// considers expired.) The app checks each credential set against the
+// Expiration the metadata service sent (read by a tap on the metadata
+// client) and answers 502 ExpiredToken once it has passed, as AWS would; so
+// errors begin at expiry, not before (TestRefreshFailureAfterExpiry,
+// TestRefreshFailureWhileValid). InvalidateExpired makes the app drop such
+// credentials so the next request tries the metadata service again.
+//
+// Running "credentials expired mid-run" in seconds: an IMDS TTL of 2-3 s
+// (Expiration has whole seconds, so read the real expiry from
+// X-Creds-Expiration), the sdk rule with IMDSMaxAttempts 1 (the SDK's
+// default retries spend 5 s per request against a failing IMDS), fail the
+// IMDS (PUT /__chaoslab/imds {"fail":"500"}) after the first request, and
+// assert that 200s stop and 502s start at X-Creds-Expiration. The java-v1
+// and botocore rules take scaled windows (ExpiryWindow, MandatoryWindow,
+// RecheckAfter) for the same purpose; botocore's errors start
+// MandatoryWindow before expiry.
 package app
 
 import (
