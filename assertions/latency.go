@@ -96,10 +96,17 @@ func (m *increaseMatcher) NegatedFailureMessage(a any) string {
 // HaveLatencyRatio(base, 0.5, ">=", 3) is "p50 at least 3x the baseline",
 // HaveLatencyRatio(base, 0.5, "<=", 1.2) is "p50 within 20% of baseline".
 func HaveLatencyRatio(baseline load.Results, q float64, cmp string, ratio float64) types.GomegaMatcher {
-	return &ratioMatcher{base: baseline, q: q, cmp: cmp, ratio: ratio}
+	return HaveLatencyRatioTo("baseline", baseline, q, cmp, ratio)
+}
+
+// HaveLatencyRatioTo is HaveLatencyRatio against a named reference load
+// ("GET"): HaveLatencyRatioTo("GET", gets, 0.5, "<=", 0.5).
+func HaveLatencyRatioTo(refName string, ref load.Results, q float64, cmp string, ratio float64) types.GomegaMatcher {
+	return &ratioMatcher{name: refName, base: ref, q: q, cmp: cmp, ratio: ratio}
 }
 
 type ratioMatcher struct {
+	name  string
 	base  load.Results
 	q     float64
 	cmp   string
@@ -121,14 +128,14 @@ func (m *ratioMatcher) Match(actual any) (bool, error) {
 	return compare(m.got(rs), m.cmp, m.ratio)
 }
 func (m *ratioMatcher) Expected() string {
-	return fmt.Sprintf("%s %s %gx baseline", qname(m.q), m.cmp, m.ratio)
+	return fmt.Sprintf("%s %s %gx %s", qname(m.q), m.cmp, m.ratio, m.name)
 }
 func (m *ratioMatcher) Measured(actual any) string {
 	rs, err := results(actual)
 	if err != nil {
 		return err.Error()
 	}
-	return fmt.Sprintf("%s %s vs baseline %s = %.2fx", qname(m.q), ms(rs.Quantile(m.q)), ms(m.base.Quantile(m.q)), m.got(rs))
+	return fmt.Sprintf("%s %s vs %s %s = %.2fx", qname(m.q), ms(rs.Quantile(m.q)), m.name, ms(m.base.Quantile(m.q)), m.got(rs))
 }
 func (m *ratioMatcher) FailureMessage(a any) string {
 	return fmt.Sprintf("expected %s, got %s", m.Expected(), m.Measured(a))
