@@ -24,9 +24,9 @@
 // java-v1 rule (the Java SDK v1 behaviour the incident describes); the sdk
 // rule is the control that shows the Go SDK does not do it by itself. Real
 // botocore does not storm any more either: 1.29.27 (Debian) and 1.43.11
-// stretch IMDS credentials that expire within 17-25 minutes (measured in
-// fakes/imds TestRealBotocore), so the botocore rule models the older
-// releases of kiam issue 270.
+// stretch IMDS credentials that expire within 17-25 minutes (1.29.27 in
+// fakes/imds TestRealBotocore, 1.43.11 by hand with the same script), so
+// the botocore rule models the older releases of kiam issue 270.
 //
 // When a refresh fails, the pinned SDK cache does not return the error:
 // ec2rolecreds.HandleFailToRefresh hands back the previous credentials with
