@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -213,6 +214,14 @@ func ParseConfig(b []byte) (*Config, error) {
 	p.cfg.raw = append([]byte(nil), b...)
 	p.top(root)
 	if len(p.w.errs) > 0 {
+		// In reading order; errors without a line (cross-entity checks) last.
+		sort.SliceStable(p.w.errs, func(i, j int) bool {
+			li, lj := p.w.errs[i].Line, p.w.errs[j].Line
+			if li == 0 || lj == 0 {
+				return lj == 0 && li != 0
+			}
+			return li < lj
+		})
 		return nil, &ConfigError{Errors: p.w.errs}
 	}
 	return p.cfg, nil
@@ -335,6 +344,9 @@ func (p *parser) list(o *obj, k string) []*yaml.Node {
 // newEntity starts reading one entity, checking its id and uniqueness.
 func (p *parser) newEntity(n *yaml.Node, path []any, typ string) (*obj, *entityRec) {
 	ent := &entityRec{typ: typ, path: path}
+	if n != nil {
+		ent.line = n.Line
+	}
 	if n != nil && n.Kind == yaml.MappingNode {
 		raw, _ := decodeRaw(n).(map[string]any)
 		for _, child := range []string{"routes", "plugins", "targets", "keyauth_credentials", "jwt_secrets"} {
@@ -645,7 +657,11 @@ func (p *parser) route(n *yaml.Node, path []any, svc *Service) {
 		p.w.entityError(o.ent, msg, o.line())
 	}
 	if svc == nil {
-		if sn := o.get("service"); sn != nil {
+		if sn := o.get("service"); sn == nil {
+			// Kong accepts a route without a service (and answers 503); the
+			// emulation needs one to proxy to, so it says so up front.
+			p.w.entityError(o.ent, "the emulation needs a service for every route (nest it under a service or set service:)", 0)
+		} else {
 			v := refValue(sn)
 			if v == "" {
 				o.fail("service", sn, "expected a string")
@@ -1086,12 +1102,5 @@ func (p *parser) resolve() {
 			})
 		}
 		seen[key] = true
-	}
-	for _, r := range p.cfg.Routes {
-		if r.Service == nil {
-			// A route without a service answers 503 in Kong; the emulation
-			// needs a service to proxy to, so say so up front.
-			p.w.errs = append(p.w.errs, FieldError{Path: "routes(" + firstNonEmpty(r.Name, r.ID) + ")", Message: "the emulation needs a service for every route"})
-		}
 	}
 }

@@ -115,6 +115,7 @@ func countingUpstream(t testing.TB, status int, delay time.Duration) (*httptest.
 	var n atomic.Int64
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
+		io.Copy(io.Discard, r.Body) // so the server notices the client leaving
 		if delay > 0 {
 			select {
 			case <-time.After(delay):

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/chaoslab/chaoslab/fakes"
 )
@@ -115,10 +116,15 @@ type chainResolver struct {
 }
 
 func (c chainResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	addrs, _, err := c.LookupHostTTL(ctx, host)
+	return addrs, err
+}
+
+func (c chainResolver) LookupHostTTL(ctx context.Context, host string) ([]string, time.Duration, error) {
 	if addrs, err := c.static.LookupHost(ctx, host); err == nil {
-		return addrs, nil
+		return addrs, 0, nil
 	}
-	return c.dns.LookupHost(ctx, host)
+	return c.dns.LookupHostTTL(ctx, host)
 }
 
 func init() {

@@ -71,7 +71,7 @@ func (d *DNSResolver) LookupHostTTL(ctx context.Context, host string) ([]string,
 		return nil, 0, &net.DNSError{Err: "dns server error: " + err.Error(), Name: host, Server: d.server, IsTemporary: true}
 	}
 	if resp.Rcode != dns.RcodeSuccess {
-		return nil, 0, &net.DNSError{Err: fmt.Sprintf("dns server error: %d %s", resp.Rcode, strings.ToLower(dns.RcodeToString[resp.Rcode])),
+		return nil, 0, &net.DNSError{Err: fmt.Sprintf("dns server error: %d %s", resp.Rcode, rcodeText(resp.Rcode)),
 			Name: host, Server: d.server, IsNotFound: resp.Rcode == dns.RcodeNameError}
 	}
 	var out []string
@@ -158,4 +158,21 @@ func dnsErrorText(err error) string {
 		return de.Err
 	}
 	return err.Error()
+}
+
+// rcodeText is lua-resty-dns's wording of an rcode, which Kong logs.
+func rcodeText(rc int) string {
+	switch rc {
+	case dns.RcodeFormatError:
+		return "format error"
+	case dns.RcodeServerFailure:
+		return "server failure"
+	case dns.RcodeNameError:
+		return "name error"
+	case dns.RcodeNotImplemented:
+		return "not implemented"
+	case dns.RcodeRefused:
+		return "refused"
+	}
+	return strings.ToLower(dns.RcodeToString[rc])
 }

@@ -23,6 +23,7 @@ type entityRec struct {
 	name string
 	id   string
 	tags []string
+	line int
 }
 
 type walker struct {
@@ -44,11 +45,13 @@ func (w *walker) add(path []any, ent *entityRec, msg string, line int) {
 	})
 }
 
-func (w *walker) entityError(ent *entityRec, msg string, line int) {
+// entityError is an error about the entity as a whole (Kong's "@entity");
+// it points at the entity's first line.
+func (w *walker) entityError(ent *entityRec, msg string, _ int) {
 	w.errs = append(w.errs, FieldError{
 		Path:    pathString(ent.path),
 		Message: msg,
-		Line:    line,
+		Line:    ent.line,
 		path:    append([]any{}, ent.path...),
 		entity:  ent,
 	})

@@ -183,7 +183,9 @@ func opensslVerifyReason(err error, certs []*x509.Certificate) string {
 }
 
 func selfSigned(c *x509.Certificate) bool {
-	return c.CheckSignatureFrom(c) == nil && string(c.RawIssuer) == string(c.RawSubject)
+	// Not CheckSignatureFrom: it insists the signer be a CA, OpenSSL's
+	// "self-signed" does not.
+	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func classifyTLSError(err error) error {
