@@ -1,0 +1,105 @@
+package lb
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// X-Forwarded-For modes: what the hop does with the client's address.
+const (
+	XFFAppend    = "append"    // prior chain + ", " + client IP (most LBs; the default)
+	XFFOverwrite = "overwrite" // client IP only: the chain the client sent is dropped
+	XFFNone      = "none"      // leave the header exactly as the client sent it
+)
+
+// X-Forwarded-Proto values: a TLS-terminating LB says "https" whatever the
+// hop to the backend uses; none passes the client's header through.
+const (
+	XFPHTTP  = "http"
+	XFPHTTPS = "https"
+	XFPNone  = "none"
+)
+
+// Config is the load balancer's start-up configuration. Zero values mean the
+// defaults: listen 127.0.0.1:0, Host passed through, XFF append, XFP none.
+type Config struct {
+	Listen  string // default 127.0.0.1:0
+	Backend string // http://<loopback>:PORT; required
+	// StripAuthorization drops the Authorization header on the way to the
+	// backend: the incident where the LB eats the header and Kong answers 401.
+	StripAuthorization bool
+	Host               string // rewrite Host to this; "" keeps the client's Host
+	XFF                string // append|overwrite|none; "" means append
+	XFP                string // http|https|none; "" means none
+}
+
+// Policy is what the hop does to each request; the control API changes it at
+// run time (GET/PUT /__chaoslab/lb).
+type Policy struct {
+	StripAuthorization bool   `json:"strip_authorization"`
+	Host               string `json:"host"`
+	XFF                string `json:"xff"`
+	XFP                string `json:"xfp"`
+}
+
+func (c Config) policy() Policy {
+	p := Policy{StripAuthorization: c.StripAuthorization, Host: c.Host, XFF: c.XFF, XFP: c.XFP}
+	return p.withDefaults()
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.XFF == "" {
+		p.XFF = XFFAppend
+	}
+	if p.XFP == "" {
+		p.XFP = XFPNone
+	}
+	return p
+}
+
+// Validate names the bad field in flag terms.
+func (p Policy) Validate() error {
+	switch p.XFF {
+	case "", XFFAppend, XFFOverwrite, XFFNone:
+	default:
+		return fmt.Errorf("--xff: must be append, overwrite or none, got %q", p.XFF)
+	}
+	switch p.XFP {
+	case "", XFPHTTP, XFPHTTPS, XFPNone:
+	default:
+		return fmt.Errorf("--xfp: must be http, https or none, got %q", p.XFP)
+	}
+	if strings.ContainsAny(p.Host, " \t\r\n/?#@") {
+		return fmt.Errorf("--host: must be a host name or host:port, got %q", p.Host)
+	}
+	return nil
+}
+
+// parseBackend accepts only a plain-HTTP backend on loopback: the lab never
+// sends traffic anywhere else.
+func parseBackend(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("--backend: required (http://127.0.0.1:PORT)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--backend: %v", err)
+	}
+	if u.Scheme != "http" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("--backend: want http://HOST:PORT[/path], got %q", raw)
+	}
+	if !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("--backend: only a loopback backend is allowed (127.0.0.1, [::1] or localhost), got %q", raw)
+	}
+	return u, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,88 @@
+package lb
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Settings is the body of PUT /__chaoslab/lb. Absent fields are left as
+// they are, so {"strip_authorization":false} only applies the fix.
+type Settings struct {
+	StripAuthorization *bool   `json:"strip_authorization,omitempty"`
+	Host               *string `json:"host,omitempty"` // "" restores pass-through
+	XFF                *string `json:"xff,omitempty"`
+	XFP                *string `json:"xfp,omitempty"`
+}
+
+// Stats are the hop's counters. Control calls are not counted.
+type Stats struct {
+	Requests              int64 `json:"requests"`
+	AuthorizationSeen     int64 `json:"authorization_seen"`     // requests that arrived with Authorization
+	AuthorizationStripped int64 `json:"authorization_stripped"` // of those, dropped before the backend
+	BackendErrors         int64 `json:"backend_errors"`         // answered 502 by the hop
+}
+
+// State is the answer of GET and PUT /__chaoslab/lb.
+type State struct {
+	Backend string `json:"backend"`
+	Policy
+	Stats
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), AuthorizationSeen: s.authSeen.Load(),
+		AuthorizationStripped: s.authStripped.Load(), BackendErrors: s.backendErrors.Load()}
+}
+
+// State is the policy and the counters.
+func (s *Server) State() State {
+	return State{Backend: s.backend.String(), Policy: s.Policy(), Stats: s.Stats()}
+}
+
+// Apply changes what st names, all or nothing.
+func (s *Server) Apply(st Settings) error {
+	p := s.Policy()
+	if st.StripAuthorization != nil {
+		p.StripAuthorization = *st.StripAuthorization
+	}
+	if st.Host != nil {
+		p.Host = *st.Host
+	}
+	if st.XFF != nil {
+		p.XFF = *st.XFF
+	}
+	if st.XFP != nil {
+		p.XFP = *st.XFP
+	}
+	return s.SetPolicy(p)
+}
+
+func (s *Server) control(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPut:
+		var st Settings
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&st); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+			return
+		}
+		if err := s.Apply(st); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, PUT")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.State())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,247 @@
+// Package lb is the lab's stand-in for an F5 or Cloudflare hop in front of
+// the gateway: a reverse proxy to one loopback backend that can drop the
+// Authorization header (the incident: the LB eats it and Kong answers 401),
+// rewrite Host and set X-Forwarded-For / X-Forwarded-Proto. Its policy is
+// changed at run time through GET/PUT /__chaoslab/lb, so the lab applies the
+// fix ("the LB preserves the header") the same way on every backend.
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/chaoslab/chaoslab/fakes"
+)
+
+// ControlPath is the one path the hop answers itself; everything else,
+// other /__chaoslab/ paths included, goes to the backend.
+const ControlPath = "/__chaoslab/lb"
+
+// Server is a running load balancer.
+type Server struct {
+	url     string
+	ln      net.Listener
+	srv     *http.Server
+	backend *url.URL
+	tr      *http.Transport
+	proxy   *httputil.ReverseProxy
+	policy  atomic.Pointer[Policy]
+
+	// Counters: requests proxied (control calls excluded), how many carried
+	// an Authorization header, how many of those had it stripped, and how
+	// many got no answer from the backend (502 from the hop).
+	requests, authSeen, authStripped, backendErrors atomic.Int64
+
+	stdout, stderr *lockedWriter
+	cancel         context.CancelFunc // cancels every request, hijacked ones too
+	handlers       sync.WaitGroup
+	closeOnce      sync.Once
+	closeErr       error
+}
+
+type policyKey struct{}
+
+// Start listens and serves; the hop is ready when Start returns.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	p := cfg.policy()
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("lb: %w", err)
+	}
+	backend, err := parseBackend(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("lb: %w", err)
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("lb: --listen %s: %w", listen, err)
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: loopbackOnly}
+	s := &Server{
+		url: "http://" + ln.Addr().String(), ln: ln, backend: backend,
+		stdout: &lockedWriter{w: fakes.Stdout(ctx)}, stderr: &lockedWriter{w: fakes.Stderr(ctx)},
+		tr: &http.Transport{
+			Proxy:       nil, // never an environment proxy: the backend is on loopback
+			DialContext: dialer.DialContext,
+			// A load test through the hop reuses connections like a real LB
+			// pool instead of churning through ports at a few hundred rps.
+			MaxIdleConns:          1000,
+			MaxIdleConnsPerHost:   1000,
+			IdleConnTimeout:       30 * time.Second,
+			ResponseHeaderTimeout: 0, // the backend's slowness is what scenarios measure
+		},
+	}
+	s.policy.Store(&p)
+	s.proxy = &httputil.ReverseProxy{
+		// Rewrite, not Director: with Rewrite the proxy removes the client's
+		// forwarding headers and adds none of its own, so the XFF and XFP
+		// modes alone decide what the backend sees.
+		Rewrite:      s.rewrite,
+		Transport:    s.tr,
+		ErrorHandler: s.backendError,
+	}
+	base, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// loopbackOnly refuses to connect anywhere but loopback, whatever
+// "localhost" resolves to.
+func loopbackOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("lb: refusing to connect to %s: not loopback", address)
+	}
+	return nil
+}
+
+// URL is the hop's base URL (http://127.0.0.1:PORT).
+func (s *Server) URL() string { return s.url }
+
+// Addr is host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Backend is where the hop forwards.
+func (s *Server) Backend() string { return s.backend.String() }
+
+// Info lines for the CLI.
+func (s *Server) Info() []string {
+	p := s.Policy()
+	return []string{
+		"backend: " + s.backend.String(),
+		fmt.Sprintf("strip-authorization: %t", p.StripAuthorization),
+		"control: " + s.url + ControlPath,
+	}
+}
+
+// Close stops the hop, aborting requests in flight, and waits for its
+// handlers. Idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		err := s.srv.Close()
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.handlers.Wait()
+		s.tr.CloseIdleConnections()
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// Policy is the policy in force.
+func (s *Server) Policy() Policy { return *s.policy.Load() }
+
+// SetPolicy replaces the whole policy; requests already in flight keep the
+// one they started with.
+func (s *Server) SetPolicy(p Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p = p.withDefaults()
+	s.policy.Store(&p)
+	return nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handlers.Add(1)
+	defer s.handlers.Done()
+	if r.URL.Path == ControlPath {
+		s.control(w, r)
+		return
+	}
+	s.requests.Add(1)
+	// One policy per request, read once: Rewrite and the log line agree even
+	// if the control API changes it meanwhile.
+	p := s.policy.Load()
+	auth := "absent"
+	if _, ok := r.Header["Authorization"]; ok {
+		s.authSeen.Add(1)
+		auth = "kept"
+		if p.StripAuthorization {
+			s.authStripped.Add(1)
+			auth = "stripped"
+		}
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	s.proxy.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), policyKey{}, p)))
+	fmt.Fprintf(s.stdout, "lb: %s %q %d authorization=%s\n", r.RemoteAddr, r.Method+" "+r.URL.RequestURI()+" "+r.Proto, sw.code(), auth)
+}
+
+func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away or the hop is closing: nobody to answer
+	}
+	s.backendErrors.Add(1)
+	fmt.Fprintf(s.stderr, "lb: backend %s: %v\n", s.backend, err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = io.WriteString(w, "lb: backend unavailable\n")
+}
+
+// statusWriter remembers the status for the log line. Unwrap lets the
+// proxy reach Flush and Hijack (protocol upgrades) through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return 499 // nothing written: the client or the hop gave up first
+	}
+	return w.status
+}
+
+// lockedWriter serialises log lines from concurrent handlers (the embedded
+// backend hands every fake a plain buffer).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
