@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,9 +115,6 @@ func TestKwokClusterHPA(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "web", Min: 1, Max: 5, CPUPercent: 50, ScaleDownWindow: 5 * time.Minute}); err != nil {
-			t.Fatal(err)
-		}
 		sim, err := cluster.Simulate(ctx, c, w, httptestReplicas)
 		if err != nil {
 			t.Fatal(err)
@@ -127,6 +123,12 @@ func TestKwokClusterHPA(t *testing.T) {
 		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 		defer wcancel()
 		if err := w.WaitReady(wctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WaitMetrics(wctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "web", Min: 1, Max: 5, CPUPercent: 50, ScaleDownWindow: 5 * time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 		// The HPA must first see the idle pod (metrics-server needs two scrapes),
@@ -155,37 +157,36 @@ func TestKwokClusterHPA(t *testing.T) {
 		t.Logf("HPA reaction: first SuccessfulRescale %v after load start (%q), 3 ready replicas after %v; %d requests served over %d replicas",
 			rescales[0].At.Sub(loadStart).Round(100*time.Millisecond), rescales[0].Message, reacted.Round(100*time.Millisecond), served, len(sim.Served()))
 
-		// The metrics API answers for the workload's pods, with the simulated usage.
-		raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", c.Namespace, "pods").DoRaw(ctx)
+		// The metrics API reports the simulated load: well above the idle 1m.
+		pm, err := cluster.PodMetrics(ctx, c, w.Namespace, w.Selector())
 		if err != nil {
-			t.Fatalf("metrics API: %v", err)
-		}
-		var pm struct {
-			Items []struct {
-				Metadata   struct{ Name string }
-				Containers []struct{ Usage map[string]string }
-			}
-		}
-		if err := json.Unmarshal(raw, &pm); err != nil {
 			t.Fatal(err)
 		}
-		if len(pm.Items) == 0 {
-			t.Fatalf("metrics API lists no pods: %s", raw)
+		var total int64
+		for _, m := range pm {
+			total += m
 		}
-		t.Logf("metrics API: %d pods, first %s cpu=%s", len(pm.Items), pm.Items[0].Metadata.Name, pm.Items[0].Containers[0].Usage["cpu"])
+		if total < 100 {
+			t.Errorf("metrics API reports %dm in total over %v under 400m of simulated load", total, pm)
+		}
+		t.Logf("metrics API: %v (total %dm)", pm, total)
 	})
 
 	t.Run("no cpu request leaves the HPA unable to scale", func(t *testing.T) {
-		if _, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "norequest", CPUCostPerRequest: 20}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "norequest", Min: 1, Max: 5, CPUPercent: 50}); err != nil {
+		w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "norequest", CPUCostPerRequest: 20})
+		if err != nil {
 			t.Fatal(err)
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
 		defer wcancel()
+		if err := w.WaitMetrics(wctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
-		err := obs.WaitFor(wctx, "FailedGetResourceMetric and ScalingActive=False", func(o *cluster.Observer) bool {
+		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "norequest", Min: 1, Max: 5, CPUPercent: 50}); err != nil {
+			t.Fatal(err)
+		}
+		err = obs.WaitFor(wctx, "FailedGetResourceMetric and ScalingActive=False", func(o *cluster.Observer) bool {
 			failed := false
 			for _, e := range o.Events("FailedGetResourceMetric") {
 				failed = failed || (e.Object == "norequest" && strings.Contains(e.Message, "missing request for cpu"))

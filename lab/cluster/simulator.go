@@ -35,16 +35,25 @@ type SimOption func(*Simulator)
 // (default 1 s).
 func WithUsageInterval(d time.Duration) SimOption { return func(s *Simulator) { s.interval = d } }
 
+// WithIdleCPU sets the usage of a replica serving nothing, in millicores
+// (default 1, kwok's own default for a pod without the annotation). It must be
+// positive: metrics-server drops a container whose cumulative CPU is exactly 0,
+// and the HPA then reports "no metrics returned from resource metrics API".
+func WithIdleCPU(millicores int64) SimOption { return func(s *Simulator) { s.idle = millicores } }
+
 // Simulator makes a simulated workload real enough for the autoscaler: every
 // Running pod gets a replica server, requests are spread over Running pods,
 // and each pod's CPU usage (kwok.x-k8s.io/usage-cpu) is written every interval
-// from the requests it served (UsageMillicores). metrics-server scrapes that
-// through kwok and the real HPA controller acts on it.
+// as idle + UsageMillicores(requests served in the interval). kwok integrates
+// it into the cumulative CPU counter it serves as the node's /metrics/resource,
+// metrics-server turns that back into a rate over its 10 s resolution, and the
+// real HPA controller acts on it.
 type Simulator struct {
 	c        *Cluster
 	w        *Workload
 	factory  ReplicaFactory
 	interval time.Duration
+	idle     int64
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -88,7 +97,7 @@ func Simulate(ctx context.Context, c *Cluster, w *Workload, factory ReplicaFacto
 		return nil, errors.New("simulate: nil ReplicaFactory")
 	}
 	s := &Simulator{
-		c: c, w: w, factory: factory, interval: time.Second,
+		c: c, w: w, factory: factory, interval: time.Second, idle: 1,
 		kick:     make(chan struct{}, 1),
 		replicas: map[string]*replica{},
 		served:   map[string]int64{},
@@ -99,6 +108,9 @@ func Simulate(ctx context.Context, c *Cluster, w *Workload, factory ReplicaFacto
 	}
 	if s.interval <= 0 {
 		return nil, fmt.Errorf("simulate: usage interval must be positive, got %v", s.interval)
+	}
+	if s.idle <= 0 {
+		return nil, fmt.Errorf("simulate: idle CPU must be positive, got %dm", s.idle)
 	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 
@@ -244,7 +256,7 @@ func (s *Simulator) writeUsage() {
 	for _, r := range s.replicas {
 		n := r.served.Load()
 		elapsed := now.Sub(r.lastAt)
-		m := UsageMillicores(n-r.lastSeen, elapsed, s.w.Spec.CPUCostPerRequest)
+		m := s.idle + UsageMillicores(n-r.lastSeen, elapsed, s.w.Spec.CPUCostPerRequest)
 		s.samples = append(s.samples, UsageSample{At: now, Pod: r.pod, Rate: float64(n-r.lastSeen) / elapsed.Seconds(), Millicore: m})
 		r.lastSeen, r.lastAt = n, now
 		if cpu := FormatMillicores(m); cpu != r.lastCPU {
