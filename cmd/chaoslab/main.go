@@ -17,6 +17,9 @@ import (
 
 	// Every fake registers itself; the CLI, the embedded backend and the
 	// container entrypoints all start them by name.
+	_ "github.com/chaoslab/chaoslab/fakes/app"
+	_ "github.com/chaoslab/chaoslab/fakes/dns"
+	_ "github.com/chaoslab/chaoslab/fakes/imds"
 	_ "github.com/chaoslab/chaoslab/fakes/kong"
 	_ "github.com/chaoslab/chaoslab/fakes/mitm"
 	_ "github.com/chaoslab/chaoslab/fakes/upstream"
