@@ -1,0 +1,37 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// StartFake runs `chaoslab fake NAME args...` in the chaoslab image. The lab
+// directory is mounted at the same path, so paths in args (certificates,
+// configs) mean the same inside, and the container runs as this user, so
+// what it writes there is removed with the directory.
+func (d *docker) StartFake(ctx context.Context, name string, args []string) (Service, error) {
+	s, err := d.start(ctx, d.chaoslabSpec(name, append([]string{"fake", name}, args...)))
+	if err != nil {
+		return nil, fmt.Errorf("fake %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// chaoslabSpec is a container of the chaoslab image running cmd. In bridge
+// mode, each 127.0.0.1:0 listen argument becomes a fixed container port
+// published on 127.0.0.1, and addresses of other containers become aliases.
+func (d *docker) chaoslabSpec(component string, cmd []string) containerSpec {
+	spec := containerSpec{
+		component: component,
+		image:     d.image,
+		cmd:       cmd,
+		user:      fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()),
+		binds:     []string{d.lab.Dir() + ":" + d.lab.Dir()},
+		ready:     listeningReady,
+	}
+	if d.net.mode == netBridge {
+		spec.cmd, spec.publish = bridgeListenArgs(cmd, d.net.addrs)
+	}
+	return spec
+}

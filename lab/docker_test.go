@@ -1,0 +1,112 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/upstream"
+)
+
+// newDockerLab starts a lab on the docker backend, or skips the test with
+// the one-line reason when no daemon answers.
+func newDockerLab(t *testing.T) *Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, err := New(ctx, WithBackend(DockerBackend), WithDir(t.TempDir()))
+	if errors.Is(err, ErrDockerUnavailable) {
+		t.Skip(ErrDockerUnavailable.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		assertNoContainers(t, runID(l))
+	})
+	return l
+}
+
+func runID(l *Lab) string { return l.Backend().(interface{ RunID() string }).RunID() }
+
+// dockerPS lists the containers (any state) of a run, by label, with the
+// docker CLI: the same view a user has.
+func dockerPS(t *testing.T, run string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label="+dockerLabelRun+"="+run, "--format", "{{.Names}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker ps: %v: %s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func assertNoContainers(t *testing.T, run string) {
+	t.Helper()
+	if left := dockerPS(t, run); len(left) > 0 {
+		t.Errorf("containers of run %s left after Close: %v", run, left)
+	}
+	out, _ := exec.Command("docker", "network", "ls", "--filter", "label="+dockerLabelRun+"="+run, "--format", "{{.Name}}").CombinedOutput()
+	if n := strings.Fields(string(out)); len(n) > 0 {
+		t.Errorf("networks of run %s left after Close: %v", run, n)
+	}
+}
+
+func get(t *testing.T, url string) (int, string, time.Duration) {
+	t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	start := time.Now()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), time.Since(start)
+}
+
+// The docker backend runs a real topology: an upstream container behind a
+// real toxiproxy container, a latency fault realised and removed, logs from
+// the container, and nothing left after Close.
+func TestDockerUpstreamFaultProxyLatency(t *testing.T) {
+	ctx := context.Background()
+	l := newDockerLab(t)
+	up, err := l.Upstream(ctx, "api", upstream.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(up.DirectURL(), "http://127.0.0.1:") || !strings.HasPrefix(up.Proxy.Addr(), "127.0.0.1:") {
+		t.Fatalf("addresses must be on loopback: upstream %s, proxy %s", up.DirectURL(), up.Proxy.Addr())
+	}
+	if len(dockerPS(t, runID(l))) != 2 {
+		t.Fatalf("expected an upstream and a toxiproxy container, got %v", dockerPS(t, runID(l)))
+	}
+	code, _, base := get(t, up.URL()+"/")
+	if code != 200 {
+		t.Fatalf("through the proxy: %d", code)
+	}
+	a, err := up.Proxy.Apply(ctx, Latency{Latency: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, slow := get(t, up.URL()+"/"); slow < 250*time.Millisecond {
+		t.Fatalf("latency fault not seen by a client: %s (baseline %s)", slow, base)
+	}
+	if err := up.Proxy.Remove(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, fast := get(t, up.URL()+"/"); fast > 250*time.Millisecond {
+		t.Fatalf("latency fault still there after Remove: %s", fast)
+	}
+	if out := up.Service.Stdout(); len(out) == 0 || !strings.HasPrefix(out[0], "listening on http://127.0.0.1:") {
+		t.Fatalf("container stdout: %q", out)
+	}
+}
