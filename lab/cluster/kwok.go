@@ -54,6 +54,10 @@ func (k *Kwok) Name() string { return "kwok" }
 // Available implements Provider: the built binaries must be there.
 func (k *Kwok) Available() (bool, string) {
 	if _, err := k.toolsDir(); err != nil {
+		var nb *tools.NotBuiltError
+		if errors.As(err, &nb) {
+			return false, "run `make k8s-tools` to build the kwok control plane (missing " + nb.Detail() + ")"
+		}
 		return false, "run `make k8s-tools` to build the kwok control plane (" + err.Error() + ")"
 	}
 	return true, ""
@@ -61,12 +65,7 @@ func (k *Kwok) Available() (bool, string) {
 
 func (k *Kwok) toolsDir() (string, error) {
 	if k.ToolsDir != "" {
-		for _, b := range tools.Binaries {
-			if _, err := os.Stat(filepath.Join(k.ToolsDir, b)); err != nil {
-				return "", fmt.Errorf("%w (missing %s in %s)", tools.ErrNotBuilt, b, k.ToolsDir)
-			}
-		}
-		return k.ToolsDir, nil
+		return k.ToolsDir, tools.Check(k.ToolsDir)
 	}
 	return tools.Dir()
 }

@@ -37,6 +37,12 @@ func Dir() (string, error) {
 			return "", err
 		}
 	}
+	return dir, Check(dir)
+}
+
+// Check returns nil if dir holds every binary, else ErrNotBuilt naming the
+// missing ones.
+func Check(dir string) error {
 	var missing []string
 	for _, b := range Binaries {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.Mode()&0o111 == 0 {
@@ -44,10 +50,25 @@ func Dir() (string, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return dir, fmt.Errorf("%w (missing %s in %s)", ErrNotBuilt, strings.Join(missing, ", "), dir)
+		return &NotBuiltError{Dir: dir, Missing: missing}
 	}
-	return dir, nil
+	return nil
 }
+
+// NotBuiltError says which binaries are missing where; it matches ErrNotBuilt.
+type NotBuiltError struct {
+	Dir     string
+	Missing []string
+}
+
+func (e *NotBuiltError) Error() string {
+	return ErrNotBuilt.Error() + " (missing " + e.Detail() + ")"
+}
+
+// Detail is "kube-apiserver, etcd in DIR".
+func (e *NotBuiltError) Detail() string { return strings.Join(e.Missing, ", ") + " in " + e.Dir }
+
+func (e *NotBuiltError) Is(target error) bool { return target == ErrNotBuilt }
 
 // scriptDir asks scripts/k8s-tools.sh, found by walking up from the working
 // directory (tests run in their package directory, the CLI from the repo root).

@@ -1,0 +1,95 @@
+package cluster_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
+)
+
+func TestWorkloadObjectsCarryTheCPURequest(t *testing.T) {
+	dep, svc, err := cluster.WorkloadSpec{Name: "web", Namespace: "lab", Replicas: 2, CPURequest: "100m", Port: 8080}.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *dep.Spec.Replicas != 2 || dep.Namespace != "lab" {
+		t.Errorf("deployment replicas %d ns %s", *dep.Spec.Replicas, dep.Namespace)
+	}
+	ct := dep.Spec.Template.Spec.Containers[0]
+	if got := ct.Resources.Requests.Cpu().MilliValue(); got != 100 {
+		t.Errorf("cpu request %dm, want 100m", got)
+	}
+	if svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[cluster.LabelWorkload] != "web" {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	if dep.Spec.Template.Labels[cluster.LabelWorkload] != "web" || dep.Spec.Selector.MatchLabels[cluster.LabelWorkload] != "web" {
+		t.Errorf("labels %v / selector %v", dep.Spec.Template.Labels, dep.Spec.Selector)
+	}
+}
+
+func TestWorkloadWithoutCPURequestHasNone(t *testing.T) {
+	dep, _, err := cluster.WorkloadSpec{Name: "web"}.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dep.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; ok {
+		t.Error("a workload without CPURequest must have no CPU request (the incident needs it missing)")
+	}
+}
+
+func TestWorkloadValidation(t *testing.T) {
+	for _, tc := range []struct {
+		spec cluster.WorkloadSpec
+		want string
+	}{
+		{cluster.WorkloadSpec{Name: "Web"}, "DNS label"},
+		{cluster.WorkloadSpec{Name: "web", CPURequest: "lots"}, `CPURequest "lots"`},
+		{cluster.WorkloadSpec{Name: "web", CPUCostPerRequest: -1}, "must not be negative"},
+	} {
+		_, _, err := tc.spec.Objects()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want it to mention %q", tc.spec, err, tc.want)
+		}
+	}
+}
+
+func TestHPAObject(t *testing.T) {
+	h, err := cluster.HPASpec{Target: "web", Namespace: "lab", Min: 1, Max: 5, CPUPercent: 50,
+		ScaleUpWindow: 0, ScaleDownWindow: 30 * time.Second,
+		ScaleUpPolicies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 5}},
+	}.Object()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Name != "web" || h.Spec.ScaleTargetRef.Kind != "Deployment" || h.Spec.ScaleTargetRef.Name != "web" {
+		t.Errorf("target %+v name %s", h.Spec.ScaleTargetRef, h.Name)
+	}
+	if *h.Spec.MinReplicas != 1 || h.Spec.MaxReplicas != 5 {
+		t.Errorf("min/max %d/%d", *h.Spec.MinReplicas, h.Spec.MaxReplicas)
+	}
+	m := h.Spec.Metrics[0]
+	if m.Resource.Name != corev1.ResourceCPU || *m.Resource.Target.AverageUtilization != 50 || m.Resource.Target.Type != autoscalingv2.UtilizationMetricType {
+		t.Errorf("metric %+v", m.Resource)
+	}
+	b := h.Spec.Behavior
+	if *b.ScaleUp.StabilizationWindowSeconds != 0 || *b.ScaleDown.StabilizationWindowSeconds != 30 {
+		t.Errorf("windows up %d down %d", *b.ScaleUp.StabilizationWindowSeconds, *b.ScaleDown.StabilizationWindowSeconds)
+	}
+	if len(b.ScaleUp.Policies) != 1 || b.ScaleDown.Policies != nil {
+		t.Errorf("policies up %v down %v (nil keeps Kubernetes' defaults)", b.ScaleUp.Policies, b.ScaleDown.Policies)
+	}
+	for _, bad := range []cluster.HPASpec{
+		{Target: "web", Min: 0, Max: 5, CPUPercent: 50},
+		{Target: "web", Min: 3, Max: 2, CPUPercent: 50},
+		{Target: "web", Min: 1, Max: 2},
+		{Target: "web", Min: 1, Max: 2, CPUPercent: 50, ScaleDownWindow: -time.Second},
+	} {
+		if _, err := bad.Object(); err == nil {
+			t.Errorf("%+v: want an error", bad)
+		}
+	}
+}
