@@ -110,3 +110,41 @@ func TestDockerUpstreamFaultProxyLatency(t *testing.T) {
 		t.Fatalf("container stdout: %q", out)
 	}
 }
+
+// The gateway runs in a container (the emulation from the chaoslab image
+// here, real Kong where its image is present) and proxies to an upstream
+// through its fault proxy; a reload goes through the admin API.
+func TestDockerGatewayProxiesToUpstream(t *testing.T) {
+	ctx := context.Background()
+	l := newDockerLab(t)
+	up, err := l.Upstream(ctx, "orders", upstream.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := "_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://" + up.Addr() + "\n  routes:\n  - name: orders\n    paths: [/orders]\n"
+	g, err := l.Gateway(ctx, cfg, GatewayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := KindEmulationNoKong; !l.Backend().Has(CapRealKong) && g.Kind() != want {
+		t.Fatalf("kind %q, want %q", g.Kind(), want)
+	}
+	if !strings.HasPrefix(g.ProxyURL(), "http://127.0.0.1:") || !strings.HasPrefix(g.AdminURL(), "http://127.0.0.1:") {
+		t.Fatalf("gateway not on loopback: proxy %s admin %s", g.ProxyURL(), g.AdminURL())
+	}
+	if code, body, _ := get(t, g.ProxyURL()+"/orders"); code != 200 {
+		t.Fatalf("GET /orders through the gateway: %d %s", code, body)
+	}
+	if code, body, _ := get(t, g.ProxyURL()+"/nope"); code != 404 || !strings.Contains(body, "no Route matched with those values") {
+		t.Fatalf("GET /nope: %d %s", code, body)
+	}
+	if err := g.Reload(ctx, strings.ReplaceAll(cfg, "/orders]", "/v2/orders]")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := get(t, g.ProxyURL()+"/v2/orders"); code != 200 {
+		t.Fatalf("after reload: %d", code)
+	}
+	if len(g.AccessLog()) == 0 {
+		t.Fatalf("no access log lines from the gateway container")
+	}
+}
