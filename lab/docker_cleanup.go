@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
@@ -127,4 +128,63 @@ func pidAlive(s string) bool {
 	}
 	err = syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// DockerPruneImages removes the images the docker backend built (label
+// chaoslab.image) that no container uses, except the newest of each
+// repository: every change to the source makes a new content-hash tag, and
+// old ones would pile up.
+func DockerPruneImages(ctx context.Context) (removed []string, err error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "chaoslab.image"))})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list images: %w", err)
+	}
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list containers: %w", err)
+	}
+	used := map[string]bool{}
+	for _, c := range cs {
+		used[c.ImageID] = true
+	}
+	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
+	newest := map[string]bool{}
+	var errs []error
+	for _, im := range imgs {
+		repo := im.Labels["chaoslab.image"]
+		if !newest[repo] {
+			newest[repo] = true
+			continue
+		}
+		if used[im.ID] {
+			continue
+		}
+		if _, err := cli.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		name := im.ID
+		if len(im.RepoTags) > 0 {
+			name = strings.Join(im.RepoTags, ",")
+		}
+		removed = append(removed, "image "+name)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// DockerDeadRuns lists the run ids of this host whose process is gone and
+// whose containers or networks are still there (what DockerCleanupLeftovers
+// would remove), for `chaoslab doctor`.
+func DockerDeadRuns(ctx context.Context) ([]string, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	return deadRuns(ctx, cli)
 }
