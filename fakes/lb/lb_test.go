@@ -394,3 +394,49 @@ func TestRegisteredStarter(t *testing.T) {
 		t.Fatalf("flags not applied: %v", got.Header)
 	}
 }
+
+// Policy changes while traffic flows: every request sees one whole policy
+// (stripped and counted together), and nothing races (go test -race).
+func TestPolicyChangesUnderLoad(t *testing.T) {
+	be := newBackend(t)
+	s := startLB(t, Config{Backend: be.URL})
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				req, _ := http.NewRequest(http.MethodGet, s.URL()+"/", nil)
+				req.Header.Set("Authorization", "Bearer x")
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		strip := i%2 == 0
+		if err := s.Apply(Settings{StripAuthorization: &strip}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	be.mu.Lock()
+	without := 0
+	for _, r := range be.seen {
+		if r.Header.Get("Authorization") == "" {
+			without++
+		}
+	}
+	be.mu.Unlock()
+	if st := s.Stats(); st.Requests != 100 || st.AuthorizationSeen != 100 || st.AuthorizationStripped != int64(without) {
+		t.Fatalf("stats %+v, backend saw %d without Authorization", st, without)
+	}
+}

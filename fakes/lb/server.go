@@ -141,11 +141,13 @@ func (s *Server) Info() []string {
 // handlers. Idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		s.cancel()
+		// Connections first, so no handler can answer in between; then the
+		// requests' context, which ends hijacked (upgraded) ones as well.
 		err := s.srv.Close()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
+		s.cancel()
 		s.handlers.Wait()
 		s.tr.CloseIdleConnections()
 		s.closeErr = err
@@ -188,13 +190,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sw := &statusWriter{ResponseWriter: w}
+	defer func() { // deferred: aborted requests are logged too
+		fmt.Fprintf(s.stdout, "lb: %s %q %d authorization=%s\n", r.RemoteAddr, r.Method+" "+r.URL.RequestURI()+" "+r.Proto, sw.code(), auth)
+	}()
 	s.proxy.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), policyKey{}, p)))
-	fmt.Fprintf(s.stdout, "lb: %s %q %d authorization=%s\n", r.RemoteAddr, r.Method+" "+r.URL.RequestURI()+" "+r.Proto, sw.code(), auth)
 }
 
 func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
-		return // the client went away or the hop is closing: nobody to answer
+		// The client went away or the hop is closing. Returning would let
+		// net/http send an empty 200; abort the connection instead.
+		panic(http.ErrAbortHandler)
 	}
 	s.backendErrors.Add(1)
 	fmt.Fprintf(s.stderr, "lb: backend %s: %v\n", s.backend, err)
