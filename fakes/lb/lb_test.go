@@ -440,3 +440,15 @@ func TestPolicyChangesUnderLoad(t *testing.T) {
 		t.Fatalf("stats %+v, backend saw %d without Authorization", st, without)
 	}
 }
+
+// The dialer itself refuses anything off loopback, whatever a name resolved to.
+func TestDialerRefusesNonLoopback(t *testing.T) {
+	if err := loopbackOnly("tcp4", "10.1.2.3:80", nil); err == nil || !strings.Contains(err.Error(), "not loopback") {
+		t.Fatalf("10.1.2.3: %v", err)
+	}
+	for _, a := range []string{"127.0.0.1:80", "[::1]:80"} {
+		if err := loopbackOnly("tcp", a, nil); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+}

@@ -112,10 +112,12 @@ func TestClientsOnTheRealClock(t *testing.T) {
 	hc := httpClient(t)
 	healthy := &Client{TokenURL: s.TokenURL(), ClientID: DefaultClientID, ClientSecret: DefaultClientSecret, HTTP: hc, BasicAuth: true}
 	buggy := &Client{TokenURL: s.TokenURL(), ClientID: DefaultClientID, ClientSecret: DefaultClientSecret, HTTP: hc, CachePastExpiry: true}
+	before := time.Now()
 	h1, b1 := mustToken(t, healthy), mustToken(t, buggy)
 	exp, _ := healthy.Expiry(context.Background())
-	if d := time.Until(exp); d <= 0 || d > 300*time.Millisecond {
-		t.Fatalf("exp is %s away, want within the 300ms lifetime", d)
+	// exp is iat + 300ms to the millisecond, iat taken during the fetch.
+	if lo, hi := before.Add(299*time.Millisecond), time.Now().Add(300*time.Millisecond); exp.Before(lo) || exp.After(hi) {
+		t.Fatalf("exp %s, want between %s and %s", exp, lo, hi)
 	}
 	time.Sleep(time.Until(exp) + 20*time.Millisecond)
 	if mustToken(t, healthy) == h1 {

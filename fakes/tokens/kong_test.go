@@ -93,7 +93,9 @@ func TestCachingPastExpiryGetsKong401(t *testing.T) {
 		c.TokenURL, c.ClientID, c.ClientSecret, c.HTTP = s.TokenURL(), DefaultClientID, DefaultClientSecret, httpClient(t)
 		return &http.Client{Transport: c.Wrap(tr), Timeout: 5 * time.Second}
 	}
-	healthy, buggy := &Client{RefreshBefore: 100 * time.Millisecond}, &Client{CachePastExpiry: true}
+	// A token the healthy client sends has >= 250ms left: a stall on a busy
+	// machine would have to be longer than that to fail it.
+	healthy, buggy := &Client{RefreshBefore: 250 * time.Millisecond}, &Client{CachePastExpiry: true}
 	hh, bh := newClient(healthy), newClient(buggy)
 
 	deadline := time.Now().Add(5 * time.Second)
