@@ -1,0 +1,347 @@
+package scenarios
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/onsi/gomega/types"
+
+	"github.com/chaoslab/chaoslab/diagnose"
+	"github.com/chaoslab/chaoslab/fakes/mitm"
+	"github.com/chaoslab/chaoslab/fakes/pki"
+	"github.com/chaoslab/chaoslab/fakes/upstream"
+	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/load"
+)
+
+// TLS family timing: every request of these loads may pay a handshake, and a
+// share is judged on about a hundred of them (>= 95% tolerates five odd ones).
+const (
+	tlsLoad = time.Second
+	tlsRate = 100.0
+)
+
+func tlsPacer() load.Pacer { return load.Constant(tlsRate) }
+
+// tlsCommandName is the server name the lesson commands use: curl and openssl
+// send it as SNI and check it against the certificate (the lab's leaves carry
+// localhost and 127.0.0.1). Go clients dial 127.0.0.1 directly.
+const tlsCommandName = "localhost"
+
+// startTLSUpstream starts an HTTPS fake upstream (its own fresh root ->
+// intermediate -> leaf hierarchy, as flags say) behind a fault proxy.
+func startTLSUpstream(s *S, name string, flags pki.ServerTLSFlags) *lab.Upstream {
+	flags.Enabled = true
+	up, err := s.Lab.Upstream(s.Ctx, name, upstream.Config{TLSFlags: flags})
+	s.Must(err, "starting TLS upstream "+name)
+	if up.CAPath() == "" {
+		s.Failf("upstream %s printed no `ca:` line (info %q)", name, up.Service.Info())
+	}
+	return up
+}
+
+// tlsProxy is a running mitm fake as the scenarios use it.
+type tlsProxy struct {
+	Service lab.Service
+	URL     *url.URL // http://127.0.0.1:P, for load.WithProxy
+	CAPath  string   // the proxy's own root CA PEM
+}
+
+// Addr is host:port, what `openssl s_client -proxy` takes.
+func (p *tlsProxy) Addr() string { return p.URL.Host }
+
+// LogLines is the proxy's connection log (one line per CONNECT): the fake
+// prints it on its stderr.
+func (p *tlsProxy) LogLines() []string { return p.Service.Stderr() }
+
+// startProxy starts the TLS-inspecting proxy fake with its CA file in the
+// lab's directory, so it goes when the lab goes.
+func startMITM(s *S, name string, cfg mitm.Config) *tlsProxy {
+	if cfg.Dir == "" {
+		cfg.Dir = filepath.Join(s.Lab.Dir(), name)
+	}
+	svc, err := s.Lab.Fake(s.Ctx, "mitm", cfg.Args())
+	s.Must(err, "starting proxy "+name)
+	u, err := url.Parse(svc.URL())
+	s.Must(err, "proxy "+name+" URL")
+	ca := lab.InfoValue(svc, "ca")
+	if ca == "" {
+		s.Failf("proxy %s printed no `ca:` line (info %q)", name, svc.Info())
+	}
+	return &tlsProxy{Service: svc, URL: u, CAPath: ca}
+}
+
+// logMITM attaches the proxy's connection log lines written since line
+// since (one per CONNECT) to the current phase and returns them. A proxy
+// that handled traffic and printed nothing would leave the scenario blaming
+// a fault nobody saw, so that is a failure.
+func logMITM(s *S, name string, p *tlsProxy, since int) []string {
+	lines := p.LogLines()
+	if len(lines) <= since {
+		s.failAt(fmt.Sprintf("proxy %s printed no connection log on its stderr (a lab service's Stderr) for this phase's traffic; "+
+			"on the embedded backend the mitm fake must write it to fakes.Stderr(ctx), not os.Stderr", name), 1)
+	}
+	lines = lines[since:]
+	s.Log(name+" connection log", lines)
+	return lines
+}
+
+// trustPool loads trust stores (curl --cacert files) into one pool.
+func trustPool(s *S, paths ...string) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		s.Must(err, "reading trust store "+path)
+		if !p.AppendCertsFromPEM(data) {
+			s.Failf("trust store %s holds no PEM certificate", path)
+		}
+	}
+	return p
+}
+
+// parsePEMCerts reads every certificate of a PEM bundle.
+func parsePEMCerts(s *S, path string) []*x509.Certificate {
+	data, err := os.ReadFile(path)
+	s.Must(err, "reading "+path)
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return out
+		}
+		if b.Type == "CERTIFICATE" {
+			c, err := x509.ParseCertificate(b.Bytes)
+			s.Must(err, "parsing a certificate in "+path)
+			out = append(out, c)
+		}
+	}
+}
+
+// upstreamClientCert loads the mTLS client certificate a --client-auth
+// upstream printed (client-cert / client-key info lines).
+func upstreamClientCert(s *S, svc lab.Service) tls.Certificate {
+	crt, key := lab.InfoValue(svc, "client-cert"), lab.InfoValue(svc, "client-key")
+	if crt == "" || key == "" {
+		s.Failf("upstream printed no client-cert/client-key lines (info %q)", svc.Info())
+	}
+	c, err := tls.LoadX509KeyPair(crt, key)
+	s.Must(err, "loading the client certificate")
+	return c
+}
+
+// hostPort is the host:port of an http(s) URL.
+func urlHostPort(s *S, raw string) string {
+	u, err := url.Parse(raw)
+	s.Must(err, "parsing "+raw)
+	return u.Host
+}
+
+// chain is what `openssl s_client [-proxy] -showcerts` shows, computed in Go
+// (diagnose.Chain), attached to the current phase as a log.
+func showCerts(s *S, title, target, serverName string, proxy *tlsProxy, roots *x509.CertPool) *diagnose.ChainReport {
+	ctx, cancel := context.WithTimeout(s.Ctx, 5*time.Second)
+	defer cancel()
+	proxyURL := ""
+	if proxy != nil {
+		proxyURL = proxy.URL.String()
+	}
+	rep, err := diagnose.Chain(ctx, target, serverName, proxyURL, roots)
+	s.Must(err, "diagnosing the chain: "+title)
+	s.Log(title, strings.Split(strings.TrimRight(rep.String(), "\n"), "\n"))
+	return rep
+}
+
+// goRequest is one request by a plain Go client (net/http, crypto/tls) on a
+// fresh connection, returning the error exactly as the client gets it, for
+// errors.As on the typed x509 errors.
+func goTLSRequest(s *S, rawURL string, proxy *tlsProxy, cfg *tls.Config) (*http.Response, error) {
+	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
+	if proxy != nil {
+		tr.Proxy = http.ProxyURL(proxy.URL)
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(s.Ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	s.Must(err, "building a request")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp, nil
+}
+
+// expectGoError makes one Go request that must fail with an error of type T
+// somewhere in its chain (errors.As) for which ok holds, asserts it and
+// records it as a measurement (1 = the typed error was found).
+func expectGoError[T error](s *S, what, rawURL string, proxy *tlsProxy, cfg *tls.Config, detail string, ok func(T) bool) T {
+	_, err := goTLSRequest(s, rawURL, proxy, cfg)
+	var target T
+	typ := reflect.TypeFor[T]().String()
+	found := err != nil && errors.As(err, &target) && (ok == nil || ok(target))
+	text := "no error"
+	if err != nil {
+		text = err.Error()
+	}
+	s.Measure("Go client error is "+typ+detail, tlsBool(found), "bool", text)
+	s.Expect(err, what).To(tlsCheck(
+		fmt.Sprintf("errors.As(err, *%s)%s", typ, detail),
+		func(a any) string { return describeErrorChain(a) },
+		func(any) bool { return found }))
+	return target
+}
+
+func tlsBool(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// describeErrorChain names every type in an error's chain, outermost first, then
+// its text: what errors.As walks through.
+func describeErrorChain(a any) string {
+	err, _ := a.(error)
+	if err == nil {
+		return "no error (the request succeeded)"
+	}
+	var kinds []string
+	for e := err; e != nil && len(kinds) < 8; {
+		kinds = append(kinds, fmt.Sprintf("%T", e))
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			e = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			if us := u.Unwrap(); len(us) > 0 {
+				e = us[0]
+			} else {
+				e = nil
+			}
+		default:
+			e = nil
+		}
+	}
+	return fmt.Sprintf("%s: %v", strings.Join(kinds, " > "), err)
+}
+
+// tlsCheck is an assertion over a value the scenario computed (an issuer, a
+// chain, a ratio), with the expected and measured texts the report shows.
+func tlsCheck(expected string, measured func(any) string, ok func(any) bool) types.GomegaMatcher {
+	return &tlsChecked{expected: expected, measured: measured, ok: ok}
+}
+
+type tlsChecked struct {
+	expected string
+	measured func(any) string
+	ok       func(any) bool
+}
+
+func (m *tlsChecked) Match(a any) (bool, error) { return m.ok(a), nil }
+func (m *tlsChecked) Expected() string          { return m.expected }
+func (m *tlsChecked) Measured(a any) string     { return m.measured(a) }
+func (m *tlsChecked) FailureMessage(a any) string {
+	return "expected " + m.expected + ", got " + m.measured(a)
+}
+func (m *tlsChecked) NegatedFailureMessage(a any) string {
+	return "expected not " + m.expected + ", got " + m.measured(a)
+}
+
+// haveDifferentIssuers: the issuer seen through the proxy is not the one seen
+// directly (the proxy re-signs); haveSameIssuer: the proxy left it alone.
+func haveDifferentIssuers() types.GomegaMatcher { return issuerMatcher(true) }
+func haveSameIssuer() types.GomegaMatcher       { return issuerMatcher(false) }
+
+func issuerMatcher(differ bool) types.GomegaMatcher {
+	want := "issuer via proxy == issuer direct"
+	if differ {
+		want = "issuer via proxy != issuer direct"
+	}
+	return tlsCheck(want,
+		func(a any) string {
+			c, _ := a.(diagnose.Comparison)
+			return fmt.Sprintf("direct %q, via proxy %q", c.DirectIssuer, c.ViaProxyIssuer)
+		},
+		func(a any) bool {
+			c, ok := a.(diagnose.Comparison)
+			return ok && c.DirectIssuer != "" && c.ViaProxyIssuer != "" && c.IssuerDiffers == differ
+		})
+}
+
+// haveCertificates checks how many certificates the server presented.
+func haveCertificates(n int) types.GomegaMatcher {
+	return tlsCheck(fmt.Sprintf("%d certificate(s) presented", n),
+		func(a any) string {
+			r, _ := a.(*diagnose.ChainReport)
+			if r == nil {
+				return "no report"
+			}
+			var parts []string
+			for _, c := range r.Certs {
+				parts = append(parts, fmt.Sprintf("s:%s i:%s", c.Subject, c.Issuer))
+			}
+			return fmt.Sprintf("%d: %s", len(r.Certs), strings.Join(parts, "; "))
+		},
+		func(a any) bool { r, _ := a.(*diagnose.ChainReport); return r != nil && len(r.Certs) == n })
+}
+
+// haveVerdict checks a chain report's Go error kind and OpenSSL verify code
+// ("" and 0 for a trusted chain).
+func haveVerdict(goKind string, opensslCode int) types.GomegaMatcher {
+	want := fmt.Sprintf("Go %q, openssl verify code %d (%s)", verdictOrOK(goKind), opensslCode, diagnose.VerifyText(opensslCode))
+	return tlsCheck(want,
+		func(a any) string {
+			r, _ := a.(*diagnose.ChainReport)
+			if r == nil {
+				return "no report"
+			}
+			return fmt.Sprintf("Go %q (%v), openssl verify code %d (%s)", verdictOrOK(r.GoKind), r.VerifyErr, r.VerifyCode, r.VerifyText)
+		},
+		func(a any) bool {
+			r, _ := a.(*diagnose.ChainReport)
+			return r != nil && r.GoKind == goKind && r.VerifyCode == opensslCode
+		})
+}
+
+func verdictOrOK(kind string) string {
+	if kind == "" {
+		return "ok"
+	}
+	return kind
+}
+
+// phaseQuantile is quantile q of one phase (tls, connect, ttfb...) over the
+// successful requests that really had that phase (a reused connection has
+// no handshake).
+func phaseQuantile(rs load.Results, q float64, phase func(load.Phases) time.Duration) (time.Duration, int) {
+	var ds []time.Duration
+	for _, r := range rs {
+		if d := phase(r.Phases); r.Code >= 200 && r.Code < 300 && d > 0 {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[min(len(ds)-1, int(q*float64(len(ds))))], len(ds)
+}
+
+func tlsPhaseOf(p load.Phases) time.Duration   { return p.TLS }
+func totalPhaseOf(p load.Phases) time.Duration { return p.Total }
+
+func tlsMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
