@@ -11,8 +11,8 @@ import (
 // Scenario timing. Time-compressed so the catalog runs in about a minute,
 // but long enough that shares are judged on hundreds of requests.
 const (
-	phaseLoad = 2 * time.Second
-	phaseRate = 100.0 // requests per second
+	phaseLoad = time.Second
+	phaseRate = 200.0 // requests per second
 )
 
 // constant is the default scenario pacer.

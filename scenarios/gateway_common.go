@@ -17,8 +17,8 @@ import (
 // hundreds of milliseconds, so a phase of a couple of seconds still judges
 // dozens of requests per verdict.
 const (
-	gwRate = 20.0
-	gwLoad = 2 * time.Second
+	gwRate = 40.0
+	gwLoad = time.Second
 )
 
 // gwSetup is the usual gateway topology: one fake upstream behind a fault
