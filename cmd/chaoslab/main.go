@@ -21,7 +21,9 @@ import (
 	_ "github.com/chaoslab/chaoslab/fakes/dns"
 	_ "github.com/chaoslab/chaoslab/fakes/imds"
 	_ "github.com/chaoslab/chaoslab/fakes/kong"
+	_ "github.com/chaoslab/chaoslab/fakes/lb"
 	_ "github.com/chaoslab/chaoslab/fakes/mitm"
+	_ "github.com/chaoslab/chaoslab/fakes/tokens"
 	_ "github.com/chaoslab/chaoslab/fakes/upstream"
 )
 
