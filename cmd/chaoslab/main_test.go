@@ -144,3 +144,75 @@ func TestListAndReport(t *testing.T) {
 		t.Fatalf("report: %d %s %s", code, out, errs)
 	}
 }
+
+func TestGatewayStandalone(t *testing.T) {
+	dir := t.TempDir()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := closed.Addr().String()
+	closed.Close()
+	cfg := filepath.Join(dir, "kong.yml")
+	os.WriteFile(cfg, []byte("_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://"+dead+"\n  retries: 0\n  routes:\n  - name: orders\n    paths: [/orders]\n"), 0o644)
+	cmd := exec.Command(bin, "gateway", "--config", cfg, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	out, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	sc.Scan()
+	proxy, ok := strings.CutPrefix(sc.Text(), "listening on ")
+	sc.Scan()
+	admin, ok2 := strings.CutPrefix(sc.Text(), "admin: ")
+	if !ok || !ok2 {
+		t.Fatalf("first lines: %q", sc.Text())
+	}
+	resp, err := http.Get(proxy + "/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(bytes.Buffer)
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || !strings.HasPrefix(body.String(), "An invalid response was received from the upstream server\nrequest_id: ") {
+		t.Fatalf("refused upstream: %d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Kong-Upstream-Latency") == "" || resp.Header.Get("X-Kong-Request-Id") == "" {
+		t.Fatalf("Kong headers missing: %v", resp.Header)
+	}
+	resp, err = http.Get(proxy + "/nowhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body.Reset()
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(body.String(), "no Route matched with those values") {
+		t.Fatalf("no route: %d %q", resp.StatusCode, body)
+	}
+	resp, err = http.Get(admin + "/status")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin /status: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "connect() failed (111: Connection refused) while connecting to upstream") {
+		t.Fatalf("error log on stderr: %q", stderr.String())
+	}
+}
+
+func TestGatewayBadConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "kong.yml")
+	os.WriteFile(cfg, []byte("_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://127.0.0.1:1\n  read_timeout: soon\n"), 0o644)
+	code, _, stderr := runCLI("gateway", "--config", cfg)
+	if code == 0 || !strings.Contains(stderr, "read_timeout") || !strings.Contains(stderr, "kong.yml") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
