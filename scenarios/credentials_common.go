@@ -1,0 +1,289 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/app"
+	"github.com/chaoslab/chaoslab/fakes/imds"
+	"github.com/chaoslab/chaoslab/fakes/upstream"
+	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/load"
+	"github.com/chaoslab/chaoslab/reports"
+)
+
+// The credentials family's topology: the fake metadata service (IMDS), the
+// "Elasticsearch" the service calls on every request (a fake upstream behind
+// a fault proxy, 18 ms as in the seed incident) and the instrumented app,
+// which gets AWS credentials through the real aws-sdk-go-v2 before each call.
+// Everything is driven through the fakes' HTTP control and stats endpoints,
+// so the same code runs on any backend.
+
+// elasticsearchLatency is the dependency's latency in the seed incident.
+const elasticsearchLatency = 18 * time.Millisecond
+
+// credHeaders are the app's response headers a credentials load records.
+var credHeaders = append(append([]string(nil), load.DefaultHeaders...),
+	app.HeaderCredsExpiration, app.HeaderRule, app.HeaderDNSDuration, app.HeaderDependencyStatus)
+
+// credClient is the lab's own HTTP client for control endpoints and probes.
+// No keep-alive: it holds no idle connection (and goroutine) past a call.
+var credClient = &http.Client{Timeout: 5 * time.Second,
+	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+// labIMDS is a running fake metadata service and its control client.
+type labIMDS struct {
+	svc  lab.Service
+	ctl  *imds.Client
+	role string
+}
+
+func (m *labIMDS) URL() string { return m.svc.URL() }
+
+// startIMDS starts the fake metadata service on the lab's backend.
+func (s *S) startIMDS(cfg imds.Config) *labIMDS {
+	cfg.Listen = "127.0.0.1:0"
+	svc, err := s.Lab.Fake(s.Ctx, "imds", cfg.Args())
+	s.Must(err, "starting the metadata service")
+	m := &labIMDS{svc: svc, ctl: &imds.Client{Base: svc.URL(), HTTP: credClient}, role: lab.InfoValue(svc, "role")}
+	if m.role == "" {
+		s.Failf("the metadata service printed no role line: %v", svc.Info())
+	}
+	return m
+}
+
+// state reads the service's behaviour and counters.
+func (m *labIMDS) state(s *S) imds.State {
+	st, err := m.ctl.State(s.Ctx)
+	s.Must(err, "reading the metadata service's counters")
+	return st
+}
+
+// apply changes the service's behaviour and puts the change on the
+// timeline as kind ("fault-applied", "fault-removed", "note") with detail;
+// the report shades the window between an applied and a removed fault of the
+// same detail.
+func (m *labIMDS) apply(s *S, st imds.Settings, kind, detail string) {
+	_, err := m.ctl.Apply(s.Ctx, st)
+	b, _ := json.Marshal(st)
+	s.Must(err, "changing the metadata service "+string(b))
+	s.Lab.Record(kind, "imds", detail)
+}
+
+// document fetches the instance role's credentials the way an SDK does
+// (IMDSv1: role name, then the document), as a trainee's curl would.
+func (m *labIMDS) document(ctx context.Context) (imds.Document, error) {
+	var doc imds.Document
+	role, err := credGet(ctx, m.URL()+imds.CredentialsPath)
+	if err != nil {
+		return doc, err
+	}
+	body, err := credGet(ctx, m.URL()+imds.CredentialsPath+strings.TrimSpace(role))
+	if err != nil {
+		return doc, err
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		return doc, fmt.Errorf("credentials document: %w", err)
+	}
+	return doc, nil
+}
+
+// lifetime is how long the credentials the service hands out now are valid:
+// Expiration minus LastUpdated, as read from a real document. It is the
+// realisation check of a TTL change.
+func (m *labIMDS) lifetime(s *S) time.Duration {
+	doc, err := m.document(s.Ctx)
+	s.Must(err, "fetching a credentials document")
+	issued, err1 := time.Parse(time.RFC3339, doc.LastUpdated)
+	exp, err2 := time.Parse(time.RFC3339, doc.Expiration)
+	if err1 != nil || err2 != nil || doc.Code != "Success" {
+		s.Failf("credentials document: Code %q LastUpdated %q Expiration %q", doc.Code, doc.LastUpdated, doc.Expiration)
+	}
+	return exp.Sub(issued)
+}
+
+func credGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := credClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}
+
+// labApp is a running instrumented app.
+type labApp struct {
+	svc  lab.Service
+	rule app.Rule
+}
+
+func (a *labApp) URL() string { return a.svc.URL() }
+
+// startApp starts the instrumented app; its metadata service and dependency
+// are in cfg.
+func (s *S) startApp(cfg app.Config) *labApp {
+	cfg.Listen = "127.0.0.1:0"
+	svc, err := s.Lab.Fake(s.Ctx, "app", cfg.Args())
+	s.Must(err, "starting the app (rule "+string(cfg.Rule)+")")
+	s.Note("app started: " + lab.InfoValue(svc, "rule"))
+	return &labApp{svc: svc, rule: cfg.Rule}
+}
+
+// stop closes an app early (the pod replaced by a new one).
+func (a *labApp) stop(s *S) {
+	s.Must(a.svc.Close(), "stopping the app")
+	s.Note("app (rule " + string(a.rule) + ") stopped")
+}
+
+// stats reads the app's own counters.
+func (a *labApp) stats(s *S) app.Stats {
+	body, err := credGet(s.Ctx, a.URL()+app.ControlPrefix+"stats")
+	s.Must(err, "reading the app's stats")
+	var st app.Stats
+	s.Must(json.Unmarshal([]byte(body), &st), "decoding the app's stats")
+	return st
+}
+
+// appResponse is one request to the app as a probe saw it.
+type appResponse struct {
+	sent, done time.Time
+	status     int
+	body       string
+	expiration time.Time // X-Creds-Expiration; zero when absent
+}
+
+// call sends one request to the app (warm-ups and probes, outside a load).
+func (a *labApp) call(s *S) appResponse {
+	r := appResponse{sent: time.Now()}
+	req, err := http.NewRequestWithContext(s.Ctx, http.MethodGet, a.URL()+"/", nil)
+	s.Must(err, "building a request")
+	resp, err := credClient.Do(req)
+	s.Must(err, "calling the app")
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	r.done, r.status, r.body = time.Now(), resp.StatusCode, strings.TrimSpace(string(b))
+	r.expiration, _ = time.Parse(time.RFC3339, resp.Header.Get(app.HeaderCredsExpiration))
+	return r
+}
+
+// warm sends one request that must succeed: the SDK's first credential
+// fetch (and IMDSv2 token) happen here, before a measured load.
+func (a *labApp) warm(s *S) appResponse {
+	r := a.call(s)
+	if r.status != http.StatusOK {
+		s.Failf("warm-up request to the app (rule %s): %d %s", a.rule, r.status, r.body)
+	}
+	return r
+}
+
+// headerQuantile is quantile q of a millisecond response header over the
+// results that carry it; -1 when none do.
+func headerQuantile(rs load.Results, name string, q float64) float64 {
+	var vs []float64
+	for _, r := range rs {
+		if v, err := strconv.ParseFloat(r.Headers[name], 64); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return -1
+	}
+	sort.Float64s(vs)
+	i := int(q * float64(len(vs)))
+	return vs[min(i, len(vs)-1)]
+}
+
+func credMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// counterSample is a cumulative counter read at a moment.
+type counterSample struct {
+	at    time.Time
+	value int64
+}
+
+// sampleWhile reads a cumulative counter before fn, every interval while fn
+// runs, and after it: the raw material of a "per request over time" series.
+func (s *S) sampleWhile(read func(context.Context) (int64, error), every time.Duration, fn func()) []counterSample {
+	first, err := read(s.Ctx)
+	s.Must(err, "reading a counter")
+	out := []counterSample{{time.Now(), first}}
+	var mu sync.Mutex
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if v, err := read(s.Ctx); err == nil {
+					mu.Lock()
+					out = append(out, counterSample{time.Now(), v})
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	func() {
+		defer func() { close(stop); <-done }()
+		fn()
+	}()
+	last, err := read(s.Ctx)
+	s.Must(err, "reading a counter")
+	return append(out, counterSample{time.Now(), last})
+}
+
+// perRequest turns counter samples into "counter increase per request sent"
+// between consecutive samples (intervals without requests are left out).
+func perRequest(samples []counterSample, rs load.Results) []reports.Point {
+	var pts []reports.Point
+	for i := 1; i < len(samples); i++ {
+		from, to := samples[i-1].at, samples[i].at
+		n := 0
+		for _, r := range rs {
+			if !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		pts = append(pts, reports.Point{Time: to, Value: float64(samples[i].value-samples[i-1].value) / float64(n)})
+	}
+	return pts
+}
+
+// imdsTotal reads the metadata service's call counter (control calls are
+// not counted by the service).
+func (m *labIMDS) total(ctx context.Context) (int64, error) {
+	st, err := m.ctl.State(ctx)
+	return st.Total, err
+}
+
+// startElasticsearch starts the dependency the app calls on every request.
+func (s *S) startElasticsearch() *lab.Upstream {
+	up, err := s.Lab.Upstream(s.Ctx, "elasticsearch", upstream.Config{Default: upstream.Behaviour{Latency: elasticsearchLatency}})
+	s.Must(err, "starting the dependency (Elasticsearch)")
+	return up
+}
