@@ -1,13 +1,12 @@
 package imds
 
 import (
-	"bytes"
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -102,11 +101,11 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&st); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+			control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 			return
 		}
 		if err := s.Apply(st); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 	default:
@@ -114,13 +113,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.State())
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	control.WriteJSON(w, http.StatusOK, s.State())
 }
 
 // Client drives a metadata service's control API, in-process or in a
@@ -143,30 +136,5 @@ func (c *Client) Apply(ctx context.Context, st Settings) (State, error) {
 }
 
 func (c *Client) do(ctx context.Context, method string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.Base, "/")+ControlPath, body)
-	if err != nil {
-		return err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("imds control %s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("imds control %s: %s: %s", method, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
+	return control.Client{Name: "imds", Base: c.Base, HTTP: c.HTTP}.Do(ctx, method, ControlPath, in, out)
 }

@@ -1,13 +1,10 @@
 package lb
 
 import (
-	"bytes"
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 )
 
 // Client drives a hop's control API, in-process or in a container alike.
@@ -42,33 +39,5 @@ func (c *Client) StripAuthorization(ctx context.Context) (State, error) {
 }
 
 func (c *Client) do(ctx context.Context, method string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.Base, "/")+ControlPath, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("lb control %s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("lb control %s: %s: %s", method, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
+	return control.Client{Name: "lb", Base: c.Base, HTTP: c.HTTP}.Do(ctx, method, ControlPath, in, out)
 }

@@ -1,13 +1,12 @@
 package tokens
 
 import (
-	"bytes"
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -57,11 +56,11 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&st); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+			control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 			return
 		}
 		if err := s.Apply(st); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 	default:
@@ -69,7 +68,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.State())
+	control.WriteJSON(w, http.StatusOK, s.State())
 }
 
 // ControlClient drives an issuer's control API, in-process or in a
@@ -92,30 +91,5 @@ func (c *ControlClient) SetLifetime(ctx context.Context, d time.Duration) (State
 }
 
 func (c *ControlClient) do(ctx context.Context, method string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.Base, "/")+ControlPath, body)
-	if err != nil {
-		return err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("tokens control %s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("tokens control %s: %s: %s", method, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
+	return control.Client{Name: "tokens", Base: c.Base, HTTP: c.HTTP}.Do(ctx, method, ControlPath, in, out)
 }

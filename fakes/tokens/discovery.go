@@ -1,6 +1,8 @@
 package tokens
 
 import (
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"crypto/sha256"
 	"encoding/base64"
 	"math/big"
@@ -47,7 +49,7 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.JWKS())
+	control.WriteJSON(w, http.StatusOK, s.JWKS())
 }
 
 // discovery answers the OpenID Provider metadata. Endpoints are built from
@@ -59,7 +61,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := "http://" + r.Host
-	writeJSON(w, http.StatusOK, map[string]any{
+	control.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.issuer,
 		"token_endpoint":                        base + TokenPath,
 		"jwks_uri":                              base + JWKSPath,

@@ -1,6 +1,8 @@
 package tokens
 
 import (
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -67,7 +69,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok, TokenType: "Bearer",
+	control.WriteJSON(w, http.StatusOK, TokenResponse{AccessToken: tok, TokenType: "Bearer",
 		ExpiresIn: max(int64(lifetime/time.Second), 0)})
 }
 
@@ -121,11 +123,5 @@ func numericDate(t time.Time, whole bool) json.Number {
 
 func oauthError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, map[string]string{"error": code})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	control.WriteJSON(w, status, map[string]string{"error": code})
 }

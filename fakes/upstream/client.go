@@ -1,13 +1,10 @@
 package upstream
 
 import (
-	"bytes"
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 )
 
 // Client drives an upstream's control API. It works the same whether the
@@ -40,33 +37,5 @@ func (c *Client) Healthy(ctx context.Context) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.Base, "/")+ControlPrefix+path, body)
-	if err != nil {
-		return err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("upstream control %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("upstream control %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if out != nil && path != "health" {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return control.Client{Name: "upstream", Base: c.Base, HTTP: c.HTTP}.Do(ctx, method, ControlPrefix+path, in, out)
 }

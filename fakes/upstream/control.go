@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"github.com/chaoslab/chaoslab/fakes/control"
+
 	"encoding/json"
 	"io"
 	"log"
@@ -27,24 +29,24 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n"+strings.Repeat("x", max(n-3, 0)))
 	case ControlPrefix + "stats":
-		writeJSON(w, http.StatusOK, s.Stats())
+		control.WriteJSON(w, http.StatusOK, s.Stats())
 	case ControlPrefix + "behaviour":
 		switch r.Method {
 		case http.MethodGet:
-			writeJSON(w, http.StatusOK, s.state())
+			control.WriteJSON(w, http.StatusOK, s.state())
 		case http.MethodPut:
 			var st ControlState
 			dec := json.NewDecoder(r.Body)
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&st); err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+				control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 				return
 			}
 			if err := s.replace(st); err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 				return
 			}
-			writeJSON(w, http.StatusOK, s.state())
+			control.WriteJSON(w, http.StatusOK, s.state())
 		default:
 			w.Header().Set("Allow", "GET, PUT")
 			w.WriteHeader(http.StatusMethodNotAllowed)
@@ -82,14 +84,6 @@ func (s *Server) replace(st ControlState) error {
 		s.rules[p] = b
 	}
 	return nil
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }
 
 func nullLogger() *log.Logger { return log.New(io.Discard, "", 0) }
