@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -179,6 +180,11 @@ func (d *docker) request(name string, spec containerSpec, s *dockerService) test
 				hc.PortBindings[nat.Port(strconv.Itoa(p)+"/tcp")] = []nat.PortBinding{{HostIP: "127.0.0.1"}}
 			}
 		},
+	}
+	if d.net.mode == netHost {
+		// Host networking joins no other network; testcontainers adds its
+		// default one (reaper_default where dockerd runs with --bridge=none).
+		req.EndpointSettingsModifier = func(m map[string]*network.EndpointSettings) { clear(m) }
 	}
 	if s != nil {
 		req.LogConsumerCfg = &testcontainers.LogConsumerConfig{Consumers: []testcontainers.LogConsumer{lineSink{s.out, s.err}}}
