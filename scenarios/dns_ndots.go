@@ -1,0 +1,283 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/onsi/gomega/types"
+
+	. "github.com/chaoslab/chaoslab/assertions"
+	"github.com/chaoslab/chaoslab/fakes/app"
+	"github.com/chaoslab/chaoslab/fakes/dns"
+	"github.com/chaoslab/chaoslab/fakes/imds"
+	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/load"
+)
+
+func init() {
+	Register(Scenario{
+		ID:    "dns/ndots-search-expansion",
+		Title: "ndots:5 and the search list turn one external name into four lookups",
+		Symptom: "with ndots:5 and three search domains an external name costs 4 names (8 queries, A and AAAA) at the DNS, " +
+			"search domains first, and 3 extra DNS round trips per request; a trailing dot or ndots:1 makes it 1 name",
+		Story: `A service in Kubernetes called its Elasticsearch inside the cluster as "elasticsearch". The Elasticsearch moved to a ` +
+			`managed endpoint outside the cluster, search-logs.eu-west-1.es.amazonaws.com, and every request got slower by a few ` +
+			`DNS round trips; under load, DNS query rates quadrupled and the occasional lookup timed out.
+
+A pod's /etc/resolv.conf has "search prod.svc.cluster.local svc.cluster.local cluster.local" and "options ndots:5". ` +
+			`A name with fewer than 5 dots is tried with every search domain first: the external name (4 dots) becomes ` +
+			`search-logs...amazonaws.com.prod.svc.cluster.local, then .svc.cluster.local, then .cluster.local, each answered ` +
+			`NXDOMAIN, and only then the name itself, each asked for A and AAAA.
+
+The lab runs the app with a resolver that has glibc's search-list and ndots rules, against a fake authoritative DNS ` +
+			`that answers after 10 ms (a busy cluster DNS) and counts every query. It does not model glibc's retries, caches or ` +
+			`the conntrack races that turn lost queries into 5 s timeouts: only the count and the round trips.`,
+		Lesson: `Count the queries per lookup at the DNS server (or in a capture: tcpdump -i any port 53) rather than timing one ` +
+			`lookup: NXDOMAIN answers for "name.<search domain>" in front of every real answer are the signature of search-list ` +
+			`expansion. Compare with dig, which does not use the search list unless asked (+search).
+
+Fixes: write external names fully qualified with a trailing dot ("search-logs.eu-west-1.es.amazonaws.com."), or lower ` +
+			`ndots for the pod (spec.dnsConfig.options: ndots "1" or "2"), so names with dots are tried as they are first. ` +
+			`A node-local DNS cache hides the latency but not the query count.`,
+		New: func() Play { return &dnsNdots{} },
+	})
+}
+
+const (
+	dnsQueryLatency = 10 * time.Millisecond
+	dnsRate         = 50.0
+	dnsLoad         = 1500 * time.Millisecond
+	inClusterName   = "elasticsearch"
+	externalName    = "search-logs.eu-west-1.es.amazonaws.com"
+	dnsSeries       = "DNS queries per lookup"
+)
+
+// podSearch is a pod's search list in namespace "prod".
+var podSearch = []string{"prod.svc.cluster.local", "svc.cluster.local", "cluster.local"}
+
+type dnsNdots struct {
+	es  *lab.Upstream
+	md  *labIMDS
+	dns *inProcessDNS
+	// The same app deployed four ways: calling the in-cluster service, the
+	// external name, the external name with a trailing dot, and the
+	// external name with ndots:1. Apps resolve nothing before their first
+	// request, so starting them all up front costs nothing.
+	inCluster, external, fqdn, ndots1 *labApp
+}
+
+// inProcessDNS is the fake DNS run in this process, so the scenario can read
+// its query log (fakes/dns has no control API to read it through a
+// backend). Its life is tied to the scenario run, not the lab: closed by
+// Run, by a failed Setup, or when the run's context ends.
+type inProcessDNS struct {
+	*dns.Server
+	stopAfter func() bool
+}
+
+func (d *inProcessDNS) close() {
+	d.stopAfter()
+	_ = d.Close()
+}
+
+func (x *dnsNdots) Setup(s *S) {
+	if name := s.Lab.Backend().Name(); name != lab.DefaultBackend {
+		s.Skip(fmt.Sprintf("backend %s: this scenario reads the fake DNS's query log in-process, which only the %s backend allows",
+			name, lab.DefaultBackend))
+	}
+	srv, err := dns.Start(s.Ctx, dns.Config{Latency: dnsQueryLatency, Records: map[string][]string{
+		inClusterName + "." + podSearch[0]: {"127.0.0.1"},
+		externalName:                       {"127.0.0.1"},
+	}})
+	s.Must(err, "starting the fake DNS")
+	x.dns = &inProcessDNS{Server: srv, stopAfter: context.AfterFunc(s.Ctx, func() { _ = srv.Close() })}
+	s.Lab.Record("started", "dns", "fake DNS "+srv.Addr()+" (in-process)")
+	ok := false
+	defer func() {
+		if !ok {
+			x.dns.close()
+		}
+	}()
+
+	x.es = s.startElasticsearch()
+	x.md = s.startIMDS(imds.Config{})
+	_, port, _ := net.SplitHostPort(x.es.Addr())
+	appFor := func(host string, ndots int) *labApp {
+		return s.startApp(app.Config{IMDSEndpoint: x.md.URL(), DependencyURL: "http://" + net.JoinHostPort(host, port) + "/_search",
+			Resolver: &dns.Resolver{Server: srv.Addr(), Search: podSearch, Ndots: ndots}})
+	}
+	x.inCluster = appFor(inClusterName, 5)
+	x.external = appFor(externalName, 5)
+	x.fqdn = appFor(externalName+".", 5)
+	x.ndots1 = appFor(externalName, 1)
+
+	host, dport, _ := net.SplitHostPort(srv.Addr())
+	dig := "dig @" + host + " -p " + dport + " "
+	var loop []string
+	for _, d := range podSearch {
+		loop = append(loop, externalName+"."+d+".")
+	}
+	s.Command("What ndots:5 asks first: the search domains (each NXDOMAIN)",
+		"for n in "+strings.Join(loop, " ")+"; do "+dig+"+noall +comments $n | grep -o 'status: [A-Z]*'; done")
+	s.Command("The name as it is: the one query that answers", dig+externalName+".")
+	s.Command("Round-trip time of one query, as SREs watch it", "while true; do "+dig+externalName+". | grep time; sleep 2; done")
+	s.Command("dig with the pod's search list and ndots (+search)", dig+"+search +ndots=5 +domain="+podSearch[0]+" "+externalName)
+	s.Command("Where one request's time goes (DNS vs dependency)", "curl -si "+x.external.URL()+"/ | grep -i -E '^x-(dns|dependency)'")
+	s.Command("Capture the queries (real cluster)", "tcpdump -leni any -w capture.pcap port 53")
+	ok = true
+}
+
+// lookupRun is one measured load and what it cost at the DNS.
+type lookupRun struct {
+	rs                            load.Results
+	queriesPerLookup, namesPerReq float64
+	dnsP50                        float64 // X-DNS-Duration p50, ms
+}
+
+// queriesBetween reads the DNS's query log between two moments.
+func (x *dnsNdots) queriesBetween(from, to time.Time) []dns.Query {
+	var out []dns.Query
+	for _, q := range x.dns.Log() {
+		if !q.Time.Before(from) && !q.Time.After(to) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// candidates does one request on a and returns the names the DNS was asked
+// during it, in order, with the answer: the search expansion as the server
+// saw it.
+func (x *dnsNdots) candidates(s *S, a *labApp) []string {
+	r := a.warm(s)
+	var out []string
+	seen := map[string]bool{}
+	for _, q := range x.queriesBetween(r.sent, r.done) {
+		if q.Type == "A" && !seen[q.Name] {
+			seen[q.Name] = true
+			out = append(out, q.Name+" "+q.Rcode)
+		}
+	}
+	return out
+}
+
+func (x *dnsNdots) measure(s *S, name string, a *labApp, d time.Duration) lookupRun {
+	var rs load.Results
+	t0 := time.Now()
+	samples := s.sampleWhile(func(context.Context) (int64, error) { return x.dns.Queries(), nil }, 250*time.Millisecond, func() {
+		rs = s.Attack(name, get(a.URL()+"/"), load.Constant(dnsRate), d, load.WithHeaders(credHeaders...))
+	})
+	qs := x.queriesBetween(t0, time.Now())
+	n := float64(len(rs))
+	if n == 0 {
+		s.Failf("load %s sent nothing", name)
+	}
+	var names int
+	for _, q := range qs {
+		if q.Type == "A" {
+			names++
+		}
+	}
+	r := lookupRun{rs: rs, queriesPerLookup: float64(len(qs)) / n, namesPerReq: float64(names) / n,
+		dnsP50: headerQuantile(rs, app.HeaderDNSDuration, 0.5)}
+	s.Series(dnsSeries, "queries/lookup", perRequest(samples, rs))
+	what := fmt.Sprintf("%d requests, one lookup each", len(rs))
+	s.Measure(name+": DNS queries per lookup", r.queriesPerLookup, "queries", "counted at the fake DNS; "+what)
+	s.Measure(name+": names tried per lookup", r.namesPerReq, "names", "A queries at the fake DNS")
+	s.Measure(name+": p50 DNS time", r.dnsP50, "ms", "X-DNS-Duration")
+	s.Measure(name+": p50 latency", credMillis(rs.Quantile(0.5)), "ms", what)
+	return r
+}
+
+// queryRTT times one A query to the fake DNS: the realisation of its latency.
+func (x *dnsNdots) queryRTT(s *S) time.Duration {
+	m := new(mdns.Msg)
+	m.SetQuestion(externalName+".", mdns.TypeA)
+	c := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
+	in, rtt, err := c.ExchangeContext(s.Ctx, m, x.dns.Addr())
+	s.Must(err, "querying the fake DNS")
+	if in.Rcode != mdns.RcodeSuccess || len(in.Answer) == 0 {
+		s.Failf("the fake DNS answered %s with %d records for %s", mdns.RcodeToString[in.Rcode], len(in.Answer), externalName)
+	}
+	return rtt
+}
+
+func (x *dnsNdots) Run(s *S) {
+	defer x.dns.close()
+	var base lookupRun
+	s.Phase("baseline", "the dependency in the cluster: short name, found in the first search domain", func() {
+		rtt := x.queryRTT(s)
+		s.Measure("one DNS query's round trip", credMillis(rtt), "ms", "configured latency "+dnsQueryLatency.String())
+		s.Expect(credMillis(rtt), "the fake DNS really answers after its latency").To(BeNumber(">=", credMillis(dnsQueryLatency), "ms"))
+		got := x.candidates(s, x.inCluster)
+		s.Expect(strings.Join(got, " -> "), "names asked for "+inClusterName).
+			To(beNames(inClusterName + "." + podSearch[0] + ". NOERROR"))
+		base = x.measure(s, "in-cluster name", x.inCluster, dnsLoad)
+		s.Expect(base.rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
+		s.Expect(base.namesPerReq, "one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
+	})
+
+	s.Phase("fault", "an external name with ndots:5 and three search domains", func() {
+		want := make([]string, 0, 4)
+		for _, d := range podSearch {
+			want = append(want, externalName+"."+d+". NXDOMAIN")
+		}
+		want = append(want, externalName+". NOERROR")
+		got := x.candidates(s, x.external)
+		s.Expect(strings.Join(got, " -> "), "the search domains are tried first, then the name").To(beNames(strings.Join(want, " -> ")))
+		ext := x.measure(s, "external name, ndots:5", x.external, dnsLoad)
+		s.Expect(ext.rs, "requests still succeed").To(HaveSuccessShare(">=", 0.99))
+		s.Expect(ext.namesPerReq, "four names per lookup (3 search domains + the name)").To(BeAround(4, 0.05, "names/lookup"))
+		s.Expect(ext.queriesPerLookup, "queries per lookup at the DNS").To(BeNumber(">=", 4, "queries/lookup"))
+		s.Expect(ext.dnsP50, "DNS time: four round trips one after the other").To(BeNumber(">=", 4*credMillis(dnsQueryLatency), "ms"))
+		s.Expect(ext.dnsP50/base.dnsP50, "DNS time against the in-cluster name").To(BeNumber(">=", 3, "x"))
+		s.Expect(ext.rs, "p50 latency rises by three DNS round trips").
+			To(HaveLatencyIncrease(base.rs, 0.5, 3*dnsQueryLatency, 8*time.Millisecond, 0))
+	})
+
+	s.Phase("fix", "write the external name fully qualified (trailing dot)", func() {
+		x.external.stop(s)
+		got := x.candidates(s, x.fqdn)
+		s.Expect(strings.Join(got, " -> "), "names asked for "+externalName+".").To(beNames(externalName + ". NOERROR"))
+	})
+
+	s.Phase("recovery", "one name per lookup; ndots:1 does the same", func() {
+		fq := x.measure(s, "external FQDN", x.fqdn, dnsLoad)
+		s.Expect(fq.rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
+		s.Expect(fq.namesPerReq, "one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
+		s.Expect(fq.queriesPerLookup, "queries per lookup: A and AAAA").To(BeAround(2, 0.1, "queries/lookup"))
+		s.Expect(fq.rs, "p50 latency").To(HaveLatencyRatio(base.rs, 0.5, "<=", 1.2))
+
+		got := x.candidates(s, x.ndots1)
+		s.Expect(strings.Join(got, " -> "), "ndots:1: the name is tried as it is first").To(beNames(externalName + ". NOERROR"))
+		n1 := x.measure(s, "external name, ndots:1", x.ndots1, time.Second)
+		s.Expect(n1.namesPerReq, "ndots:1: one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
+		s.Expect(n1.rs, "ndots:1: p50 latency").To(HaveLatencyRatio(base.rs, 0.5, "<=", 1.2))
+	})
+}
+
+// beNames compares the names a lookup asked, in order, with the expected
+// sequence, and reports both in the runbook's terms.
+func beNames(want string) types.GomegaMatcher { return namesMatcher{want} }
+
+type namesMatcher struct{ want string }
+
+func (m namesMatcher) Match(actual any) (bool, error) {
+	got, ok := actual.(string)
+	if !ok {
+		return false, fmt.Errorf("names: expected a string, got %T", actual)
+	}
+	return got == m.want, nil
+}
+func (m namesMatcher) Expected() string           { return m.want }
+func (m namesMatcher) Measured(actual any) string { return fmt.Sprint(actual) }
+func (m namesMatcher) FailureMessage(actual any) string {
+	return fmt.Sprintf("expected the DNS to be asked %s, it was asked %v", m.want, actual)
+}
+func (m namesMatcher) NegatedFailureMessage(actual any) string {
+	return fmt.Sprintf("expected the DNS not to be asked %s", m.want)
+}
