@@ -39,15 +39,31 @@ func (d *docker) StartGateway(ctx context.Context, configPath string, o GatewayO
 		}
 		configPath = p
 	}
+	kind := d.kong
+	var (
+		s   *dockerService
+		err error
+	)
 	if d.kong == "" {
-		s, err := d.startEmulation(ctx, configPath, o)
-		return s, KindEmulationNoKong, err
+		kind = KindEmulationNoKong
+		s, err = d.startEmulation(ctx, configPath, o)
+	} else {
+		s, err = d.startKong(ctx, configPath, o)
 	}
-	s, err := d.startKong(ctx, configPath, o)
-	return s, d.kong, err
+	if err != nil || d.net.mode != netBridge {
+		return s, kind, err
+	}
+	t, err := newAdminTranslator(InfoValue(s, "admin"), o.Hosts, d.net.addrs)
+	if err != nil {
+		_ = s.Close()
+		return nil, "", err
+	}
+	s.fixedInfo = []string{"admin: " + t.URL()}
+	s.closers = append(s.closers, t.Close)
+	return s, kind, nil
 }
 
-func (d *docker) startEmulation(ctx context.Context, configPath string, o GatewayOptions) (Service, error) {
+func (d *docker) startEmulation(ctx context.Context, configPath string, o GatewayOptions) (*dockerService, error) {
 	args := GatewayArgs(configPath, o)
 	if d.net.mode == netBridge {
 		// Upstreams are other containers, reached by alias.
@@ -62,7 +78,7 @@ func (d *docker) startEmulation(ctx context.Context, configPath string, o Gatewa
 	return d.start(ctx, spec)
 }
 
-func (d *docker) startKong(ctx context.Context, configPath string, o GatewayOptions) (Service, error) {
+func (d *docker) startKong(ctx context.Context, configPath string, o GatewayOptions) (*dockerService, error) {
 	var lastErr error
 	for try := 0; try < 3; try++ { // free ports can be taken before Kong binds them
 		proxy, admin, err := d.kongPorts()

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -25,6 +26,7 @@ type dockerService struct {
 	url       string
 	outer     *strings.Replacer // bridge mode: container addresses -> published ones
 	fixedInfo []string          // info the backend knows itself (real Kong)
+	closers   []func() error    // in-process helpers in front of it (bridge mode)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -76,15 +78,18 @@ func infoLines(lines []string) []string {
 // exit at once; Kong gets a short grace) and removes it.
 func (s *dockerService) Close() error {
 	s.closeOnce.Do(func() {
-		if s.c == nil {
-			return
+		var errs []error
+		for _, c := range s.closers {
+			errs = append(errs, c())
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s.closeErr = s.c.Terminate(ctx, testcontainers.StopTimeout(3*time.Second))
-		if s.closeErr != nil {
-			s.closeErr = fmt.Errorf("container %s: %w", s.name, s.closeErr)
+		if s.c != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := s.c.Terminate(ctx, testcontainers.StopTimeout(3*time.Second)); err != nil {
+				errs = append(errs, fmt.Errorf("container %s: %w", s.name, err))
+			}
 		}
+		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
 }
