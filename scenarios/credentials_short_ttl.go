@@ -86,7 +86,8 @@ func (x *credStorm) Setup(s *S) {
 	s.Command("The same with IMDSv2 (token first, as the SDKs do)",
 		"TOKEN=$(curl -s -X PUT "+md+imds.TokenPath+" -H '"+imds.TokenTTLHeader+": 21600') && "+
 			"curl -s -H \"X-aws-ec2-metadata-token: $TOKEN\" "+md+imds.CredentialsPath+role)
-	s.Command("botocore (Debian python3-botocore) against the lab's metadata service",
+	s.Command("botocore (Debian python3-botocore) against the lab's metadata service: the key and the expiry it holds "+
+		"(newer botocore stretches 15-minute IMDS credentials by a few minutes, so it no longer refreshes on every call)",
 		"AWS_EC2_METADATA_SERVICE_ENDPOINT="+md+" python3 -c \"import botocore.session; "+
 			"c = botocore.session.get_session().get_component('credential_provider').get_provider('iam-role').load(); "+
 			"print(c.access_key, c._expiry_time)\"")
