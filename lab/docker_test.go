@@ -148,3 +148,47 @@ func TestDockerGatewayProxiesToUpstream(t *testing.T) {
 		t.Fatalf("no access log lines from the gateway container")
 	}
 }
+
+// The real-Kong path, end to end, with a stand-in image (testdata/kongshim:
+// the emulation configured from Kong's KONG_* environment) because kong:3.9
+// cannot be pulled here: the backend must pick the image when present, run
+// it DB-less with the config mounted, wait for /status, and report the image
+// as the gateway kind.
+func TestDockerKongImagePathWithStandIn(t *testing.T) {
+	ctx := context.Background()
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		t.Skip(ErrDockerUnavailable.Error())
+	}
+	defer cli.Close()
+	ref, err := ensureImage(ctx, cli, imageRecipe{repo: "chaoslab-kongshim", pkg: "./lab/testdata/kongshim", binName: "kongshim"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHAOSLAB_KONG_IMAGE", ref)
+	l := newDockerLab(t)
+	if !l.Backend().Has(CapRealKong) {
+		t.Fatalf("image %s is present: CapRealKong must be true", ref)
+	}
+	up, err := l.Upstream(ctx, "orders", upstream.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := "_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://" + up.Addr() + "\n  routes:\n  - name: orders\n    paths: [/orders]\n"
+	g, err := l.Gateway(ctx, cfg, GatewayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Kind() != ref {
+		t.Fatalf("kind %q, want the image %q", g.Kind(), ref)
+	}
+	if code, body, _ := get(t, g.ProxyURL()+"/orders"); code != 200 {
+		t.Fatalf("GET /orders through the Kong container: %d %s", code, body)
+	}
+	if code, _, _ := get(t, g.AdminURL()+"/status"); code != 200 {
+		t.Fatalf("admin /status: %d", code)
+	}
+	if len(g.AccessLog()) == 0 {
+		t.Fatal("no access log from the Kong container's stdout")
+	}
+}
