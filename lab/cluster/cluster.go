@@ -163,6 +163,13 @@ func connect(kubeconfig, context string) (*rest.Config, kubernetes.Interface, dy
 	// The simulator patches every pod once a second; client-go's default 5 QPS
 	// would throttle it on its own.
 	cfg.QPS, cfg.Burst = 100, 200
+	// With certificate *files* client-go starts a reload goroutine per
+	// transport that lives for the process; with the bytes it starts none, and
+	// the clients keep working while Delete removes the files.
+	if err := rest.LoadTLSFiles(cfg); err != nil {
+		return nil, nil, nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.CertFile, cfg.KeyFile, cfg.CAFile = "", "", ""
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, nil, err

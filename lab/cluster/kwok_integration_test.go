@@ -14,6 +14,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/lab/cluster/internal/proc"
@@ -199,6 +200,107 @@ func TestKwokClusterHPA(t *testing.T) {
 		e := obs.Events("FailedGetResourceMetric")
 		t.Logf("no-request HPA: FailedGetResourceMetric after %v: %q", time.Since(start).Round(100*time.Millisecond), e[len(e)-1].Message)
 	})
+
+	// Pending pods: more CPU requested than the node has. The scheduler says
+	// FailedScheduling; a second node (what cluster-autoscaler would add) lets
+	// them land.
+	t.Run("pods pending until a node is added", func(t *testing.T) {
+		w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "big", Replicas: 3, CPURequest: "1500m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		defer wcancel()
+		err = obs.WaitFor(wctx, "FailedScheduling for a big pod", func(o *cluster.Observer) bool {
+			for _, e := range o.Events("FailedScheduling") {
+				if strings.HasPrefix(e.Object, "big-") && strings.Contains(e.Message, "Insufficient cpu") {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			t.Fatalf("%v; events %+v", err, obs.Events("FailedScheduling"))
+		}
+		// node-1 has 4 CPUs, so 2 of the 3 fit; the "web" pods request 100m each.
+		if err := c.AddNode(ctx, "node-2", "4", "16Gi"); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WaitReady(wctx, c, 3); err != nil {
+			t.Fatal(err)
+		}
+		e := obs.Events("FailedScheduling")
+		t.Logf("FailedScheduling: %q; all 3 ready after node-2 was added", e[0].Message)
+	})
+
+	// The existing provider on the same cluster: it creates and deletes only its
+	// own namespace and refuses one it did not create.
+	t.Run("existing provider touches only its namespace", func(t *testing.T) {
+		ex := &cluster.Existing{Kubeconfig: c.Kubeconfig}
+		if ok, reason := ex.Available(); !ok {
+			t.Fatal(reason)
+		}
+		foreign := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "foreign"}}
+		if _, err := c.Client.CoreV1().Namespaces().Create(ctx, foreign, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ex.Create(ctx, "foreign"); err == nil || !strings.Contains(err.Error(), "not created by lab foreign") {
+			t.Fatalf("existing provider adopted a namespace it did not create (err %v)", err)
+		}
+		v, err := ex.Create(ctx, "visitor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.AddNode(ctx, "node-x", "1", "1Gi"); !errors.Is(err, cluster.ErrUnsupported) {
+			t.Errorf("AddNode on an existing cluster: %v, want ErrUnsupported", err)
+		}
+		ns, err := c.Client.CoreV1().Namespaces().Get(ctx, "visitor", metav1.GetOptions{})
+		if err != nil || ns.Labels[cluster.LabelLab] != "visitor" {
+			t.Fatalf("namespace visitor: %v labels %v", err, ns.Labels)
+		}
+		if err := v.Delete(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ns, err = c.Client.CoreV1().Namespaces().Get(ctx, "visitor", metav1.GetOptions{})
+		if err == nil && ns.DeletionTimestamp == nil {
+			t.Error("namespace visitor not being deleted after Delete")
+		}
+		if _, err := c.Client.CoreV1().Namespaces().Get(ctx, c.Namespace, metav1.GetOptions{}); err != nil {
+			t.Errorf("the kwok lab's own namespace is gone: %v", err)
+		}
+	})
+}
+
+// A cluster is deleted when the context given to Create ends (Ctrl-C in a CLI
+// using signal.NotifyContext), with no process or file left.
+func TestKwokClusterDeletedWhenContextEnds(t *testing.T) {
+	requireTools(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := (&cluster.Kwok{}).Create(ctx, "ctx-lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Delete(context.Background())
+	if len(proc.Under(c.Dir)) < 5 {
+		t.Fatalf("expected etcd, apiserver, controller-manager, scheduler, kwok and metrics-server under %s, found pids %v", c.Dir, proc.Under(c.Dir))
+	}
+	cancel()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, statErr := os.Stat(c.Dir)
+		pids := proc.Under(c.Dir)
+		if os.IsNotExist(statErr) && len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after cancel: dir stat %v, processes %v", statErr, pids)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := c.Delete(context.Background()); err != nil {
+		t.Errorf("Delete after the context's cleanup: %v", err)
+	}
 }
 
 func last[T any](s []T) any {
