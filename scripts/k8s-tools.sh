@@ -69,6 +69,8 @@ if command -v flock >/dev/null; then
 	exec 9>"${dir}.lock"
 	flock 9
 fi
+# Holding the lock, any .build-* dir is left over from a run that was killed.
+rm -rf "${dir}"/.build-*
 
 # metrics-server v0.8.0 is not in the public checksum database (the lookup answers 404);
 # its hashes are pinned in tools/k8s/metrics-server/go.sum instead.

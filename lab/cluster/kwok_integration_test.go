@@ -75,7 +75,7 @@ func drive(ctx context.Context, sim *cluster.Simulator, rate int, d time.Duratio
 
 func TestKwokClusterHPA(t *testing.T) {
 	requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	p, err := cluster.Lookup("kwok")
@@ -121,7 +121,9 @@ func TestKwokClusterHPA(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sim.Close()
-		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		// Generous: metrics-server needs two 10 s scrapes, and `make test` runs
+		// other packages' tests beside this one on two cores.
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer wcancel()
 		if err := w.WaitReady(wctx, c, 1); err != nil {
 			t.Fatal(err)
@@ -178,7 +180,7 @@ func TestKwokClusterHPA(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer wcancel()
 		if err := w.WaitMetrics(wctx, c, 1); err != nil {
 			t.Fatal(err)
