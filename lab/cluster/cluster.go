@@ -2,12 +2,29 @@
 // simulated nodes (kwok, built from Go modules, no images needed), a kind cluster
 // (what users run on a laptop), or an existing cluster from a kubeconfig.
 //
-// Every provider returns the same *Cluster: a kubeconfig path, a client and a
+// Every provider returns the same *Cluster: a kubeconfig path, clients and a
 // Delete that removes everything the lab created, also when the context given to
-// Create ends (Ctrl-C in a CLI that uses signal.NotifyContext). On a kwok cluster
-// Deploy, HPA and Simulate close the autoscaling loop: the load a replica really
-// serves becomes the CPU usage metrics-server reports, so the real HPA controller
-// reacts to it.
+// Create ends (Ctrl-C in a CLI that uses signal.NotifyContext).
+//
+// On a kwok cluster Deploy, HPA and Simulate close the autoscaling loop with the
+// real controllers: each Running pod gets a replica server on loopback, the
+// requests a replica serves become its CPU usage (UsageMillicores, written to the
+// pod annotation kwok.x-k8s.io/usage-cpu every second), kwok serves that as the
+// node's kubelet /metrics/resource, metrics-server (a local process) scrapes it
+// every 10 s, and the HorizontalPodAutoscaler controller scales the Deployment.
+//
+// Time is compressed (HPAControllerManagerArgs): the HPA syncs every second
+// instead of 15 s, the CPU initialization period is 5 s instead of 5 min. The
+// 10 s metrics-server resolution (its minimum) then dominates: a scale-up shows
+// about 10 s after the load starts.
+//
+// One consequence to design scenarios around: client-go's event recorder
+// allows 25 events per object and event type, then one per 5 minutes. A failing
+// HPA syncing every second emits two Warning events per sync, so its first dozen
+// seconds of Warnings are all a scenario will see (Normal events such as
+// SuccessfulRescale have their own budget); assert on HPA conditions (always
+// current) and create HPAs after Workload.WaitMetrics so those Warnings are the
+// ones that matter.
 package cluster
 
 import (

@@ -52,8 +52,8 @@ func PodMetrics(ctx context.Context, c *Cluster, ns string, selector labels.Sele
 // WaitMetrics waits until the metrics API reports at least n pods of w. Creating an HPA after this avoids a burst of
 // FailedGetResourceMetric "no metrics returned" events while metrics-server
 // collects its first two samples; with a 1 s HPA sync those events would use up
-// the event recorder's per-object budget (25, then one per 5 min) before the
-// events a scenario is about.
+// the event recorder's per-object Warning budget (25, then one per 5 min) before
+// the Warnings a scenario is about.
 func (w *Workload) WaitMetrics(ctx context.Context, c *Cluster, n int) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
