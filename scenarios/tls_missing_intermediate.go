@@ -110,7 +110,8 @@ func (x *missingIntermediate) commands(s *S) {
 	s.Command("The proof: give the client the intermediate too (exit 0)",
 		"cat "+up.CAPath()+" "+intermediatePath(up)+" > "+both+" && "+
 			"curl -sS -o /dev/null -w '%{http_code}\\n' "+c.URL()+" --cacert "+both)
-	s.Command("The fix on the server, in "+filepath.Dir(up.CAPath()), "cat server.crt intermediate.crt > fullchain.pem")
+	s.Command("The fix on the server: the full chain is the leaf followed by the intermediate",
+		"cd "+filepath.Dir(up.CAPath())+" && cat server.crt intermediate.crt > fullchain.pem && grep -c 'BEGIN CERTIFICATE' fullchain.pem")
 	fixed := diagnose.Commands{Target: x.fixed.Addr(), ServerName: tlsCommandName, CAFile: x.fixed.CAPath()}
 	s.Command("The fixed deployment: two certificates, verify return code 0", fixed.OpenSSLVerdict()+" | grep -E '^ *[0-9]+ s:|Verify return code'")
 }
