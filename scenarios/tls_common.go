@@ -63,11 +63,11 @@ type tlsProxy struct {
 // Addr is host:port, what `openssl s_client -proxy` takes.
 func (p *tlsProxy) Addr() string { return p.URL.Host }
 
-// LogLines is the proxy's connection log (one line per CONNECT): the fake
-// prints it on its stderr.
+// LogLines is the proxy's connection log: the fake prints it on its
+// stderr.
 func (p *tlsProxy) LogLines() []string { return p.Service.Stderr() }
 
-// startProxy starts the TLS-inspecting proxy fake with its CA file in the
+// startMITM starts the TLS-inspecting proxy fake with its CA file in the
 // lab's directory, so it goes when the lab goes.
 func startMITM(s *S, name string, cfg mitm.Config) *tlsProxy {
 	if cfg.Dir == "" {
@@ -85,7 +85,8 @@ func startMITM(s *S, name string, cfg mitm.Config) *tlsProxy {
 }
 
 // logMITM attaches the proxy's connection log lines written since line
-// since (one per CONNECT) to the current phase and returns them. A proxy
+// since (a line per CONNECT, and one per later finding such as an upstream
+// error) to the current phase and returns them. A proxy
 // that handled traffic and printed nothing would leave the scenario blaming
 // a fault nobody saw, so that is a failure.
 func logMITM(s *S, name string, p *tlsProxy, since int) []string {
@@ -142,14 +143,14 @@ func upstreamClientCert(s *S, svc lab.Service) tls.Certificate {
 	return c
 }
 
-// hostPort is the host:port of an http(s) URL.
+// urlHostPort is the host:port of an http(s) URL.
 func urlHostPort(s *S, raw string) string {
 	u, err := url.Parse(raw)
 	s.Must(err, "parsing "+raw)
 	return u.Host
 }
 
-// chain is what `openssl s_client [-proxy] -showcerts` shows, computed in Go
+// showCerts is what `openssl s_client [-proxy] -showcerts` shows, computed in Go
 // (diagnose.Chain), attached to the current phase as a log.
 func showCerts(s *S, title, target, serverName string, proxy *tlsProxy, roots *x509.CertPool) *diagnose.ChainReport {
 	ctx, cancel := context.WithTimeout(s.Ctx, 5*time.Second)
@@ -164,10 +165,10 @@ func showCerts(s *S, title, target, serverName string, proxy *tlsProxy, roots *x
 	return rep
 }
 
-// goRequest is one request by a plain Go client (net/http, crypto/tls) on a
-// fresh connection, returning the error exactly as the client gets it, for
-// errors.As on the typed x509 errors.
-func goTLSRequest(s *S, rawURL string, proxy *tlsProxy, cfg *tls.Config) (*http.Response, error) {
+// goTLSRequest is one request by a plain Go client (net/http, crypto/tls)
+// on a fresh connection, returning the error exactly as the client gets it,
+// for errors.As on the typed x509 errors.
+func goTLSRequest(s *S, rawURL string, proxy *tlsProxy, cfg *tls.Config) error {
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	if proxy != nil {
 		tr.Proxy = http.ProxyURL(proxy.URL)
@@ -179,18 +180,17 @@ func goTLSRequest(s *S, rawURL string, proxy *tlsProxy, cfg *tls.Config) (*http.
 	s.Must(err, "building a request")
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp, nil
+	return resp.Body.Close()
 }
 
 // expectGoError makes one Go request that must fail with an error of type T
 // somewhere in its chain (errors.As) for which ok holds, asserts it and
 // records it as a measurement (1 = the typed error was found).
 func expectGoError[T error](s *S, what, rawURL string, proxy *tlsProxy, cfg *tls.Config, detail string, ok func(T) bool) T {
-	_, err := goTLSRequest(s, rawURL, proxy, cfg)
+	err := goTLSRequest(s, rawURL, proxy, cfg)
 	var target T
 	typ := reflect.TypeFor[T]().String()
 	found := err != nil && errors.As(err, &target) && (ok == nil || ok(target))
