@@ -179,7 +179,7 @@ func pluginJSON(p *Plugin) jsonObj {
 		"consumer": nil, "protocols": p.Protocols, "tags": orNull(p.Tags), "config": p.Config}
 }
 
-func (g *Gateway) upstreamEndpoint(rt *runtime, parts []string, r *http.Request) (int, any) {
+func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Request) (int, any) {
 	if len(parts) == 1 {
 		data := make([]any, 0, len(rt.cfg.Upstreams))
 		for _, u := range rt.cfg.Upstreams {
@@ -234,7 +234,7 @@ func upstreamJSON(u *Upstream) jsonObj {
 }
 
 // healthJSON is Kong's GET /upstreams/{name}/health answer.
-func (g *Gateway) healthJSON(rt *runtime, up *Upstream, balancerHealth bool) jsonObj {
+func (g *Gateway) healthJSON(rt *liveConfig, up *Upstream, balancerHealth bool) jsonObj {
 	b := rt.upstreams[up.Name]
 	th := b.health()
 	total, avail := 0, 0
@@ -275,7 +275,7 @@ func (g *Gateway) healthJSON(rt *runtime, up *Upstream, balancerHealth bool) jso
 	return jsonObj{"data": data, "next": nil, "node_id": g.nodeID, "total": len(data)}
 }
 
-func (g *Gateway) nodeInfo(rt *runtime) jsonObj {
+func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
 	names := supportedPluginNames()
 	avail := jsonObj{}
 	for _, n := range names {
@@ -309,7 +309,7 @@ func (g *Gateway) nodeInfo(rt *runtime) jsonObj {
 	}
 }
 
-func (g *Gateway) status(rt *runtime) jsonObj {
+func (g *Gateway) status(rt *liveConfig) jsonObj {
 	active := g.connsActive.Load()
 	accepted := g.connSeq.Load()
 	return jsonObj{

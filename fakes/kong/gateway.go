@@ -47,7 +47,7 @@ type Options struct {
 type Gateway struct {
 	opts     Options
 	resolver *cachingResolver
-	rt       atomic.Pointer[runtime]
+	rt       atomic.Pointer[liveConfig]
 	reloadMu sync.Mutex
 	loading  atomic.Bool
 

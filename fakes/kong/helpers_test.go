@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,7 +25,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(benchChildEnv) != "" {
+		os.Exit(runBenchChild()) // this binary re-executed as a gateway for the benchmarks
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // startGateway starts a gateway on cfg and closes it with the test.
 func startGateway(t testing.TB, cfg string, opts ...func(*Options)) *Gateway {

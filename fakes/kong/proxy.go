@@ -1,6 +1,7 @@
 package kong
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -25,7 +26,7 @@ const maxBufferedBody = 8 << 20
 // reqCtx is one request going through the gateway.
 type reqCtx struct {
 	g       *Gateway
-	rt      *runtime
+	rt      *liveConfig
 	w       http.ResponseWriter
 	r       *http.Request
 	start   time.Time
@@ -47,6 +48,8 @@ type reqCtx struct {
 	queryDrop []string
 	// respHeaders are added to the response, whoever answers.
 	respHeaders http.Header
+
+	cur currentConn // the upstream connection in use, for cancellation
 
 	proxyLatency, upstreamLatency time.Duration
 	upstreamStatuses              []int
@@ -157,18 +160,18 @@ func (c *reqCtx) proxy() {
 	s := c.svc
 	ctx := r.Context()
 
-	// The request body is buffered so a retry can send it again.
-	var body []byte
-	var streamBody io.Reader
+	// The request body is buffered so a retry can send it again (nginx
+	// buffers request bodies too); a huge one is streamed and not retried.
+	req := &upstreamRequest{method: r.Method}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 		if err != nil {
-			c.status = 499 // client went away while sending its body
+			c.status = 499 // the client went away while sending its body
 			return
 		}
-		body = buf
+		req.body = buf
 		if len(buf) > maxBufferedBody {
-			streamBody = io.MultiReader(bytes.NewReader(buf), r.Body)
+			req.stream, req.contentLength = io.MultiReader(bytes.NewReader(buf), r.Body), r.ContentLength
 		}
 	}
 
@@ -181,47 +184,31 @@ func (c *reqCtx) proxy() {
 		}
 		query = q.Encode()
 	}
-	hostHeader := c.upstreamHost()
-	sni := hostHeader
-	if h, _, err := net.SplitHostPort(hostHeader); err == nil {
+	req.uri = escapedPath(upPath)
+	if query != "" {
+		req.uri += "?" + query
+	}
+	req.host = c.upstreamHost()
+	sni := req.host
+	if h, _, err := net.SplitHostPort(req.host); err == nil {
 		sni = h
 	}
-
-	out := &http.Request{
-		Method:     r.Method,
-		URL:        &url.URL{Scheme: s.scheme, Path: upPath, RawQuery: query},
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     make(http.Header, len(r.Header)+10),
-		Host:       hostHeader,
+	if net.ParseIP(strings.Trim(sni, "[]")) != nil {
+		sni = "" // nginx sends no SNI for an IP
 	}
-	copyHeader(out.Header, r.Header)
-	c.setForwardedHeaders(out.Header)
-	for _, k := range c.upDrop {
-		out.Header.Del(k)
-	}
-	for k, vv := range c.upHeaders {
-		setExact(out.Header, k, vv[0])
-	}
-	if s.scheme == "https" {
-		ctx = withSNI(ctx, sni)
-	}
-	out = out.WithContext(ctx)
-
-	var upstreamURI = upPath
-	if query != "" {
-		upstreamURI += "?" + query
-	}
+	req.writeHeaders = c.writeUpstreamHeaders
+	stop := context.AfterFunc(ctx, c.cur.cancel)
+	defer stop()
 
 	var (
 		resp    *http.Response
+		conn    *upConn
 		last    tryFailure
 		peer    string
 		passive *targetState
 		addrs   []string
 	)
-	if s.balancer == nil {
+	if s.balancer == nil && s.staticPeers == nil {
 		var err error
 		// Kong resolves the service host once, before the first try.
 		if addrs, err = c.g.resolver.lookup(ctx, s.svc.Host); err != nil {
@@ -241,24 +228,15 @@ func (c *reqCtx) proxy() {
 				break
 			}
 			passive, peer = ts, addr
+		} else if s.staticPeers != nil {
+			peer = s.staticPeers[try%len(s.staticPeers)]
 		} else {
 			peer = net.JoinHostPort(addrs[try%len(addrs)], strconv.Itoa(s.svc.Port))
 		}
-		out.URL.Host = peer
-		switch {
-		case streamBody != nil:
-			out.Body, out.ContentLength = io.NopCloser(streamBody), r.ContentLength
-		case body != nil:
-			out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		default:
-			out.Body, out.ContentLength = nil, 0
-		}
-
 		tryStart := time.Now()
 		c.proxyLatency = tryStart.Sub(c.start)
 		var err error
-		resp, err = s.transport.RoundTrip(out)
+		resp, conn, err = s.pool.roundTrip(ctx, peer, sni, req, &c.cur)
 		c.upstreamLatency = time.Since(tryStart)
 		if err == nil {
 			c.upstreamStatuses = append(c.upstreamStatuses, resp.StatusCode)
@@ -267,15 +245,15 @@ func (c *reqCtx) proxy() {
 			}
 			break
 		}
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			// nginx: 499, the client closed the connection first.
+		if ctx.Err() != nil {
+			// nginx's 499: the client closed the connection first.
 			c.status = 499
-			c.g.errLog.log("info", c.info(s.scheme+"://"+peer+upstreamURI), "client prematurely closed connection while reading response header from upstream")
+			c.g.errLog.log("info", c.info(s.scheme+"://"+peer+req.uri), "client prematurely closed connection while reading response header from upstream")
 			return
 		}
 		last = classifyTry(err)
 		c.upstreamStatuses = append(c.upstreamStatuses, last.status)
-		c.g.errLog.log("error", c.info(s.scheme+"://"+peer+upstreamURI), last.line)
+		c.g.errLog.log("error", c.info(s.scheme+"://"+peer+req.uri), last.line)
 		if passive != nil {
 			o := outcomeTCPFailure
 			if last.timeout {
@@ -283,7 +261,7 @@ func (c *reqCtx) proxy() {
 			}
 			s.balancer.report(passive, fromPassive, o)
 		}
-		if last.sent && nonIdempotent(r.Method) || streamBody != nil {
+		if last.sent && nonIdempotent(r.Method) || req.stream != nil {
 			break
 		}
 	}
@@ -291,19 +269,65 @@ func (c *reqCtx) proxy() {
 		c.errorPage(last.status)
 		return
 	}
-	c.writeProxied(resp, s.scheme+"://"+peer+upstreamURI)
+	c.writeProxied(resp, conn, s.scheme+"://"+peer+req.uri)
 }
 
-func (c *reqCtx) setForwardedHeaders(h http.Header) {
-	r := c.r
-	ip := clientIP(r)
-	if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
-	} else {
-		h["X-Forwarded-For"] = []string{ip}
+// escapedPath percent-encodes a path for the request line, cheaply when
+// it needs nothing.
+func escapedPath(p string) string {
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b <= ' ' || b >= 0x7f || b == '?' || b == '#' || b == '%' {
+			return (&url.URL{Path: p}).EscapedPath()
+		}
 	}
-	delete(h, "X-Real-Ip")
-	h["X-Real-IP"] = []string{ip}
+	return p
+}
+
+// overridden are request headers the gateway sets itself upstream.
+var overridden = map[string]bool{
+	"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "X-Forwarded-Port": true,
+	"X-Forwarded-Path": true, "X-Forwarded-Prefix": true, "X-Real-Ip": true, "X-Kong-Request-Id": true,
+	"Expect": true, // the body is already buffered: no 100-continue round trip
+}
+
+// writeUpstreamHeaders writes the client's headers (less hop-by-hop ones
+// and those Kong sets) and Kong's proxy headers straight into the upstream
+// connection's buffer.
+func (c *reqCtx) writeUpstreamHeaders(w *bufio.Writer) {
+	r := c.r
+	var drop []string // canonical names removed or replaced upstream
+	if v := r.Header["Connection"]; len(v) > 0 {
+		for _, t := range strings.Split(strings.Join(v, ","), ",") {
+			drop = append(drop, http.CanonicalHeaderKey(strings.TrimSpace(t)))
+		}
+	}
+	for _, d := range c.upDrop {
+		drop = append(drop, http.CanonicalHeaderKey(d))
+	}
+	for k := range c.upHeaders {
+		drop = append(drop, http.CanonicalHeaderKey(k))
+	}
+outer:
+	for k, vv := range r.Header {
+		if hopHeaders[k] || overridden[k] {
+			continue
+		}
+		for _, d := range drop {
+			if d == k {
+				continue outer
+			}
+		}
+		for _, v := range vv {
+			writeHeaderLine(w, k, v)
+		}
+	}
+	ip := clientIP(r)
+	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+		writeHeaderLine(w, "X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+	} else {
+		writeHeaderLine(w, "X-Forwarded-For", ip)
+	}
+	writeHeaderLine(w, "X-Real-IP", ip)
 	// No trusted_ips by default: Kong replaces these with its own view.
 	host, port := r.Host, ""
 	if hh, pp, err := net.SplitHostPort(r.Host); err == nil {
@@ -316,22 +340,31 @@ func (c *reqCtx) setForwardedHeaders(h http.Header) {
 			}
 		}
 	}
-	h["X-Forwarded-Proto"] = []string{"http"}
-	h["X-Forwarded-Host"] = []string{host}
-	h["X-Forwarded-Port"] = []string{port}
-	h["X-Forwarded-Path"] = []string{r.URL.Path}
+	writeHeaderLine(w, "X-Forwarded-Proto", "http")
+	writeHeaderLine(w, "X-Forwarded-Host", host)
+	writeHeaderLine(w, "X-Forwarded-Port", port)
+	writeHeaderLine(w, "X-Forwarded-Path", r.URL.Path)
 	if c.route.StripPath && c.matched != "" && c.matched != "/" {
-		h["X-Forwarded-Prefix"] = []string{c.matched}
-	} else {
-		delete(h, "X-Forwarded-Prefix")
+		writeHeaderLine(w, "X-Forwarded-Prefix", c.matched)
 	}
-	h["X-Kong-Request-Id"] = []string{c.reqID}
+	writeHeaderLine(w, "X-Kong-Request-Id", c.reqID)
+	for k, vv := range c.upHeaders {
+		for _, v := range vv {
+			writeHeaderLine(w, k, v)
+		}
+	}
+}
+
+func writeHeaderLine(w *bufio.Writer, k, v string) {
+	w.WriteString(k)
+	w.WriteString(": ")
+	w.WriteString(v)
+	w.WriteString("\r\n")
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func (c *reqCtx) writeProxied(resp *http.Response, upstream string) {
-	defer resp.Body.Close()
+func (c *reqCtx) writeProxied(resp *http.Response, conn *upConn, upstream string) {
 	h := c.w.Header()
 	copyHeader(h, resp.Header)
 	if via := resp.Header.Get("Via"); via != "" {
@@ -345,8 +378,18 @@ func (c *reqCtx) writeProxied(resp *http.Response, upstream string) {
 	c.finishHeaders(h)
 	c.status = resp.StatusCode
 	c.w.WriteHeader(resp.StatusCode)
+	// When the whole body is already buffered it goes out with the header in
+	// one write. Otherwise the header goes now and each piece as it comes,
+	// as nginx does, so slow or streamed bodies are not held back.
+	var flusher http.Flusher
+	if resp.ContentLength < 0 || int64(conn.br.Buffered()) < resp.ContentLength {
+		flusher, _ = c.w.(http.Flusher)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 	bp := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(c.w, resp.Body, *bp)
+	n, err := c.copyBody(resp, conn, *bp, flusher)
 	copyBufs.Put(bp)
 	c.bytesSent = n
 	if err != nil && c.r.Context().Err() == nil {
@@ -360,6 +403,49 @@ func (c *reqCtx) writeProxied(resp *http.Response, upstream string) {
 		panic(http.ErrAbortHandler) // close the client connection, as nginx does
 	}
 }
+
+// copyBody streams the upstream body to the client and gives the
+// connection back to the pool when the body was read to its end. It
+// returns the upstream's read error, if any; a client that went away is
+// not an upstream problem.
+func (c *reqCtx) copyBody(resp *http.Response, conn *upConn, buf []byte, flusher http.Flusher) (int64, error) {
+	n, err := io.CopyBuffer(writerOnly{c.w, flusher}, resp.Body, buf)
+	resp.Body.Close()
+	// release before put: once pooled, the connection is someone else's
+	// and a late cancellation must not touch it.
+	if c.cur.release() && err == nil && reusable(resp) {
+		c.svc.pool.put(conn)
+	} else {
+		conn.conn.Close()
+	}
+	var cw clientWriteError
+	if errors.As(err, &cw) {
+		return n, nil
+	}
+	return n, err
+}
+
+// writerOnly hides ReaderFrom so CopyBuffer goes through our buffer, and
+// tags write errors so they are told apart from upstream read errors.
+type writerOnly struct {
+	w io.Writer
+	f http.Flusher // flush after each write when streaming
+}
+
+func (w writerOnly) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		return n, clientWriteError{err}
+	}
+	if w.f != nil {
+		w.f.Flush()
+	}
+	return n, nil
+}
+
+type clientWriteError struct{ err error }
+
+func (e clientWriteError) Error() string { return e.err.Error() }
 
 // finishHeaders adds plugin response headers and runs header filters.
 func (c *reqCtx) finishHeaders(h http.Header) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"time"
 )
@@ -55,6 +54,18 @@ type upstreamDialer struct {
 }
 
 func (d *upstreamDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.dialRaw(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if d.writeTimeout > 0 {
+		return &deadlineConn{Conn: c, writeTimeout: d.writeTimeout}, nil
+	}
+	return c, nil
+}
+
+// dialRaw connects within connect_timeout; errors are nginx-worded.
+func (d *upstreamDialer) dialRaw(ctx context.Context, network, addr string) (net.Conn, error) {
 	if !d.allowNonLoopback {
 		if err := checkLoopback(addr); err != nil {
 			return nil, err
@@ -67,9 +78,6 @@ func (d *upstreamDialer) dial(ctx context.Context, network, addr string) (net.Co
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
-	}
-	if d.writeTimeout > 0 {
-		return &deadlineConn{Conn: c, writeTimeout: d.writeTimeout}, nil
 	}
 	return c, nil
 }
@@ -89,7 +97,7 @@ func checkLoopback(addr string) error {
 }
 
 func (d *upstreamDialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
-	raw, err := d.dial(ctx, network, addr)
+	raw, err := d.dialRaw(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -241,22 +249,4 @@ func (c *deadlineConn) Write(b []byte) (int, error) {
 		return n, &sendError{err: err}
 	}
 	return n, nil
-}
-
-func newServiceTransport(d *upstreamDialer, readTimeout time.Duration) *http.Transport {
-	t := &http.Transport{
-		DialContext:           d.dial,
-		ResponseHeaderTimeout: readTimeout,
-		MaxIdleConns:          0, // unlimited overall; per host below
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       60 * time.Second,
-		DisableCompression:    true,
-		ExpectContinueTimeout: 0,
-		WriteBufferSize:       16 << 10,
-		ReadBufferSize:        16 << 10,
-	}
-	if d.tls != nil {
-		t.DialTLSContext = d.dialTLS
-	}
-	return t
 }

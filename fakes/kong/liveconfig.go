@@ -4,17 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net/http"
+	"net"
+	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// runtime is one loaded configuration: the router, a transport per
+// liveConfig is one loaded configuration: the router, a transport per
 // service, a balancer per upstream, each route's plugin chain and the
 // credential indexes. Reload builds a new one and swaps it in atomically;
 // requests in flight finish on the one they started with.
-type runtime struct {
+type liveConfig struct {
 	cfg       *Config
 	router    *router
 	services  map[*Service]*serviceRuntime
@@ -26,11 +28,14 @@ type runtime struct {
 }
 
 type serviceRuntime struct {
-	svc       *Service
-	transport *http.Transport
-	balancer  *balancer // when the host names an upstream
-	scheme    string
-	tries     int
+	svc      *Service
+	pool     *connPool
+	balancer *balancer // when the host names an upstream
+	scheme   string
+	tries    int
+	// staticPeers is "ip:port" when the host is an IP literal or localhost:
+	// nothing to resolve per request.
+	staticPeers []string
 }
 
 type pluginInstance struct {
@@ -39,8 +44,8 @@ type pluginInstance struct {
 	impl     plugin
 }
 
-func (g *Gateway) compile(cfg *Config) *runtime {
-	rt := &runtime{
+func (g *Gateway) compile(cfg *Config) *liveConfig {
+	rt := &liveConfig{
 		cfg:       cfg,
 		router:    newRouter(cfg.Routes),
 		services:  map[*Service]*serviceRuntime{},
@@ -80,12 +85,19 @@ func (g *Gateway) compile(cfg *Config) *runtime {
 				}
 			}
 		}
+		var static []string
+		if rt.upstreams[s.Host] == nil {
+			if ip := literalIP(s.Host); ip != "" {
+				static = []string{net.JoinHostPort(ip, strconv.Itoa(s.Port))}
+			}
+		}
 		rt.services[s] = &serviceRuntime{
-			svc:       s,
-			transport: newServiceTransport(d, ms(s.ReadTimeout)),
-			balancer:  rt.upstreams[s.Host],
-			scheme:    scheme,
-			tries:     s.Retries + 1,
+			staticPeers: static,
+			svc:         s,
+			pool:        newConnPool(d, ms(s.ReadTimeout)),
+			balancer:    rt.upstreams[s.Host],
+			scheme:      scheme,
+			tries:       s.Retries + 1,
 		}
 	}
 	for _, c := range cfg.Consumers {
@@ -148,7 +160,7 @@ func chainFor(r *Route, plugins []*Plugin, instances map[*Plugin]plugin) []plugi
 }
 
 // start launches the active health checkers.
-func (rt *runtime) start(ctx context.Context, g *Gateway) {
+func (rt *liveConfig) start(ctx context.Context, g *Gateway) {
 	for _, b := range rt.upstreams {
 		if b.activeOn {
 			b.startActive(ctx, g)
@@ -157,12 +169,12 @@ func (rt *runtime) start(ctx context.Context, g *Gateway) {
 }
 
 // stop ends health checks and drops idle upstream connections.
-func (rt *runtime) stop() {
+func (rt *liveConfig) stop() {
 	for _, b := range rt.upstreams {
 		b.stopActive()
 	}
 	for _, s := range rt.services {
-		s.transport.CloseIdleConnections()
+		s.pool.closeIdle()
 	}
 }
 
@@ -175,3 +187,16 @@ func entityName(name, id string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// literalIP is the address of an IP literal or localhost, "" for a name
+// that needs resolving.
+func literalIP(host string) string {
+	h := strings.Trim(host, "[]")
+	if _, err := netip.ParseAddr(h); err == nil {
+		return h
+	}
+	if strings.EqualFold(h, "localhost") {
+		return "127.0.0.1"
+	}
+	return ""
+}
