@@ -52,6 +52,7 @@ type Scenario struct {
 	Labels    []string      `json:"labels,omitempty"`
 	Backend   string        `json:"backend"`
 	Gateway   string        `json:"gateway,omitempty"` // which gateway ran: emulation or kong image
+	Cluster   string        `json:"cluster,omitempty"` // which cluster provider ran: kwok, kind, existing
 	Verdict   string        `json:"verdict"`
 	Reason    string        `json:"reason,omitempty"`   // skip reason or failure message
 	Location  string        `json:"location,omitempty"` // file:line of the failed assertion

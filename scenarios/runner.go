@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/reports"
 )
 
@@ -24,6 +25,10 @@ type Options struct {
 	HoldAfter string
 	// Progress, when set, receives one line per phase and the commands.
 	Progress io.Writer
+	// Cluster is the cluster provider for scenarios that need one (kwok,
+	// kind, existing); "" means none, and those scenarios are skipped with
+	// the command that enables them.
+	Cluster string
 }
 
 // failure is what S.fail panics with; Execute recovers it.
@@ -88,6 +93,15 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 			s.Skip(fmt.Sprintf("backend %s cannot provide %s", o.Backend, c))
 		}
 	}
+	if sc.NeedsCluster {
+		c, unavailable, err := l.Cluster(ctx, o.Cluster)
+		s.Must(err, "starting the cluster")
+		if unavailable != "" {
+			s.Skip(unavailable)
+		}
+		s.Cluster = c
+		res.Cluster = c.Provider
+	}
 	play := sc.New()
 	s.Phase("setup", "start the topology", func() {
 		play.Setup(s)
@@ -100,12 +114,14 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 // S is a running scenario: the lab, the current phase, and the recording of
 // every load, assertion and measurement for the report.
 type S struct {
-	Ctx  context.Context
-	Lab  *lab.Lab
-	rec  *reports.Scenario
-	opts Options
-	cur  *reports.Phase
-	cmds []reports.Command
+	Ctx context.Context
+	Lab *lab.Lab
+	// Cluster is set for scenarios with NeedsCluster.
+	Cluster *cluster.Cluster
+	rec     *reports.Scenario
+	opts    Options
+	cur     *reports.Phase
+	cmds    []reports.Command
 }
 
 // Phase runs fn as a named phase. Loads, assertions and measurements made in

@@ -33,6 +33,7 @@ func TestScenarios(t *testing.T) {
 var (
 	backend   = envOr("CHAOSLAB_BACKEND", lab.DefaultBackend)
 	reportDir = envOr("CHAOSLAB_REPORT_DIR", filepath.Join(os.TempDir(), "chaoslab-report"))
+	clusterOf = lab.DefaultCluster()
 	started   = time.Now()
 )
 
@@ -58,7 +59,7 @@ var _ = BeforeSuite(func() {
 var _ = Describe("catalog", func() {
 	for _, sc := range scenarios.All() {
 		It(sc.ID, Label(sc.AllLabels()...), func(ctx SpecContext) {
-			res := scenarios.Execute(ctx, sc, scenarios.Options{Backend: backend, Progress: GinkgoWriter})
+			res := scenarios.Execute(ctx, sc, scenarios.Options{Backend: backend, Cluster: clusterOf, Progress: GinkgoWriter})
 			save(res)
 			switch res.Verdict {
 			case reports.Skipped:

@@ -1,0 +1,73 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
+)
+
+// EnvCluster selects the cluster provider for scenarios that need one:
+// kwok, kind or existing; "none" turns clusters off. Unset means kwok when
+// its tools are built, else none.
+const EnvCluster = "CHAOSLAB_CLUSTER"
+
+// ClusterEnableHint is the one command that turns the cluster scenarios on.
+const ClusterEnableHint = "make scenario CLUSTER=kwok SCENARIO=autoscaling (builds the kwok control plane on first use)"
+
+// DefaultCluster is the provider the environment asks for, or kwok when its
+// tools are built, or "" (none).
+func DefaultCluster() string {
+	switch v := strings.TrimSpace(os.Getenv(EnvCluster)); v {
+	case "none":
+		return ""
+	case "":
+		if p, err := cluster.Lookup("kwok"); err == nil {
+			if ok, _ := p.Available(); ok {
+				return "kwok"
+			}
+		}
+		return ""
+	default:
+		return v
+	}
+}
+
+// Cluster creates a cluster with the named provider for this lab and deletes
+// it when the lab closes. unavailable is a one-line reason (what to install
+// or run) when the provider cannot work on this machine; err is for a
+// provider that should work and failed.
+func (l *Lab) Cluster(ctx context.Context, provider string) (c *cluster.Cluster, unavailable string, err error) {
+	if err := l.checkOpen(); err != nil {
+		return nil, "", err
+	}
+	if provider == "" {
+		return nil, "no cluster: run " + ClusterEnableHint, nil
+	}
+	p, err := cluster.Lookup(provider)
+	if err != nil {
+		return nil, "", err
+	}
+	if ok, reason := p.Available(); !ok {
+		return nil, provider + " cluster unavailable: " + reason, nil
+	}
+	t0 := time.Now()
+	c, err = p.Create(ctx, fmt.Sprintf("lab-%d", time.Now().UnixNano()%1_000_000))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s cluster: %w", provider, err)
+	}
+	l.onClose("cluster "+c.Name, func() error {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return c.Delete(dctx)
+	})
+	l.Record("started", "cluster", fmt.Sprintf("%s cluster %s in %s", provider, c.Name, time.Since(t0).Round(time.Millisecond)))
+	return c, "", nil
+}
+
+// OnClose runs fn when the lab closes, before what was started earlier
+// stops: for things a scenario starts itself (a simulator, a watcher).
+func (l *Lab) OnClose(name string, fn func() error) { l.onClose(name, fn) }
