@@ -254,18 +254,30 @@ func (c *reqCtx) proxy() {
 		last = classifyTry(err)
 		c.upstreamStatuses = append(c.upstreamStatuses, last.status)
 		c.g.errLog.log("error", c.info(s.scheme+"://"+peer+req.uri), last.line)
-		if passive != nil {
+		retry := try+1 < s.tries && !(last.sent && nonIdempotent(r.Method)) && req.stream == nil
+		if passive != nil && retry {
+			// Kong's balancer reports a failed try as a tcp failure or a
+			// timeout when it moves on to the next one...
 			o := outcomeTCPFailure
 			if last.timeout {
 				o = outcomeTimeout
 			}
 			s.balancer.report(passive, fromPassive, o)
 		}
-		if last.sent && nonIdempotent(r.Method) || req.stream != nil {
+		if !retry {
 			break
 		}
 	}
 	if resp == nil {
+		if passive != nil {
+			// ...and the final answer in the log phase: 504 as a timeout,
+			// anything else as an HTTP status.
+			o := outcomeTimeout
+			if last.status != http.StatusGatewayTimeout {
+				o = s.balancer.classifyStatus(fromPassive, last.status)
+			}
+			s.balancer.report(passive, fromPassive, o)
+		}
 		c.errorPage(last.status)
 		return
 	}
@@ -374,6 +386,11 @@ func (c *reqCtx) writeProxied(resp *http.Response, conn *upConn, upstream string
 	}
 	h["X-Kong-Upstream-Latency"] = []string{msString(c.upstreamLatency)}
 	h["X-Kong-Proxy-Latency"] = []string{msString(c.proxyLatency)}
+	if len(resp.Header["Server"]) == 0 {
+		// Kong replaces nginx's default "openresty" when the upstream
+		// sent no Server header.
+		h["Server"] = []string{serverHeader}
+	}
 	h["X-Kong-Request-Id"] = []string{c.reqID}
 	c.finishHeaders(h)
 	c.status = resp.StatusCode
@@ -493,7 +510,7 @@ func (c *reqCtx) kongAnswer(status int, mime string, body []byte, extra http.Hea
 
 // errorPage is Kong's error handler for an nginx-generated error after
 // proxying (502/504): negotiated on Accept, then Content-Type, then
-// text/plain; it carries the proxied latency headers and Via.
+// text/plain; it carries the proxied latency headers, Via and Server.
 func (c *reqCtx) errorPage(status int) {
 	mime := errorHandlerType(c.r)
 	body := errorBody(mime, errorMessage(status), c.reqID)
@@ -503,6 +520,7 @@ func (c *reqCtx) errorPage(status int) {
 	h["X-Kong-Upstream-Latency"] = []string{msString(c.upstreamLatency)}
 	h["X-Kong-Proxy-Latency"] = []string{msString(c.proxyLatency)}
 	h["Via"] = []string{viaHeader}
+	h["Server"] = []string{serverHeader}
 	h["X-Kong-Request-Id"] = []string{c.reqID}
 	c.finishHeaders(h)
 	c.status = status

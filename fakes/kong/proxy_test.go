@@ -1,9 +1,13 @@
 package kong
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,8 +62,8 @@ func TestProxiesAndStripsPath(t *testing.T) {
 			t.Errorf("%s = %q", k, res.header.Get(k))
 		}
 	}
-	if res.header.Get("X-Kong-Response-Latency") != "" || res.header.Get("Server") != "" {
-		t.Errorf("proxied response carries Response-Latency %q / Server %q", res.header.Get("X-Kong-Response-Latency"), res.header.Get("Server"))
+	if res.header.Get("X-Kong-Response-Latency") != "" || res.header.Get("Server") != "kong/3.9.1" {
+		t.Errorf("proxied response: Response-Latency %q (want none), Server %q (want kong/3.9.1: the upstream sent none)", res.header.Get("X-Kong-Response-Latency"), res.header.Get("Server"))
 	}
 	acc := g.AccessLog()
 	if len(acc) != 1 || acc[0].Status != 200 || acc[0].UpstreamStatus != "200" || acc[0].Route != "r" || acc[0].Service != "svc" {
@@ -150,7 +154,8 @@ func TestUpstreamFailureMapping(t *testing.T) {
 				t.Errorf("%d matching error lines, want %d: %q", n, tc.logCount, lines)
 			}
 			if tc.logLine != "" {
-				if res.header.Get("X-Kong-Upstream-Latency") == "" || res.header.Get("X-Kong-Proxy-Latency") == "" || res.header.Get("X-Kong-Response-Latency") != "" {
+				if res.header.Get("X-Kong-Upstream-Latency") == "" || res.header.Get("X-Kong-Proxy-Latency") == "" || res.header.Get("X-Kong-Response-Latency") != "" ||
+					res.header.Get("Via") != "1.1 kong/3.9.1" || res.header.Get("Content-Type") != "text/plain; charset=utf-8" {
 					t.Errorf("proxied error latency headers: %v", res.header)
 				}
 			}
@@ -161,3 +166,76 @@ func TestUpstreamFailureMapping(t *testing.T) {
 		})
 	}
 }
+
+func TestUpstreamServerHeaderKept(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "gunicorn")
+		w.Header().Set("Via", "1.1 envoy")
+	}))
+	t.Cleanup(up.Close)
+	g := startGateway(t, serviceConfig(up.URL, ""))
+	res := get(t, g.ProxyURL()+"/api")
+	if res.header.Get("Server") != "gunicorn" || res.header.Get("Via") != "1.1 envoy, 1.1 kong/3.9.1" {
+		t.Errorf("Server %q Via %q", res.header.Get("Server"), res.header.Get("Via"))
+	}
+}
+
+// TestErrorNegotiation is Kong's content negotiation for its error handler
+// (Accept, then Content-Type, then text/plain) and for Lua errors (Accept,
+// then JSON).
+func TestErrorNegotiation(t *testing.T) {
+	g := startGateway(t, serviceConfig("http://"+refusedAddr(t), "retries: 0"))
+	cases := []struct {
+		hdr             map[string]string
+		proxied, luaErr string // Content-Type of a 502 and of a 404
+	}{
+		{nil, "text/plain; charset=utf-8", "application/json; charset=utf-8"},
+		{map[string]string{"Accept": "application/json"}, "application/json; charset=utf-8", "application/json; charset=utf-8"},
+		{map[string]string{"Content-Type": "application/json"}, "application/json; charset=utf-8", "application/json; charset=utf-8"},
+		{map[string]string{"Accept": "*/*"}, "application/json; charset=utf-8", "application/json; charset=utf-8"},
+		{map[string]string{"Accept": "text/html"}, "text/html; charset=utf-8", "text/html; charset=utf-8"},
+		{map[string]string{"Accept": "application/json;q=0.5, text/plain"}, "text/plain; charset=utf-8", "text/plain; charset=utf-8"},
+		{map[string]string{"Accept": "application/xml"}, "application/xml; charset=utf-8", "application/xml; charset=utf-8"},
+		{map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "application/json; charset=utf-8", "application/json; charset=utf-8"},
+	}
+	for _, tc := range cases {
+		p := do(t, "GET", g.ProxyURL()+"/api", tc.hdr, "")
+		n := do(t, "GET", g.ProxyURL()+"/none", tc.hdr, "")
+		if p.header.Get("Content-Type") != tc.proxied || n.header.Get("Content-Type") != tc.luaErr {
+			t.Errorf("%v: 502 %q (want %q), 404 %q (want %q)", tc.hdr, p.header.Get("Content-Type"), tc.proxied, n.header.Get("Content-Type"), tc.luaErr)
+		}
+		if tc.proxied == "application/json; charset=utf-8" {
+			want := "{\n  \"message\":\"An invalid response was received from the upstream server\",\n  \"request_id\":\"" + p.header.Get("X-Kong-Request-Id") + "\"\n}"
+			if p.body != want {
+				t.Errorf("JSON 502 body %q", p.body)
+			}
+		}
+	}
+}
+
+func TestLogSinks(t *testing.T) {
+	var errBuf, accBuf syncBuffer
+	g := startGateway(t, serviceConfig("http://"+refusedAddr(t), "retries: 0"), func(o *Options) { o.ErrorLog, o.AccessLog = &errBuf, &accBuf })
+	res := do(t, "GET", g.ProxyURL()+"/api?q=1", map[string]string{"User-Agent": "curl/8.5.0"}, "")
+	id := res.header.Get("X-Kong-Request-Id")
+	if !strings.Contains(errBuf.String(), "connect() failed (111: Connection refused) while connecting to upstream") {
+		t.Errorf("error sink: %q", errBuf.String())
+	}
+	acc := accBuf.String()
+	if !regexp.MustCompile(`^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /api\?q=1 HTTP/1\.1" 502 \d+ "-" "curl/8\.5\.0" kong_request_id: "` + id + `" upstream_status: "502" kong_latency: \d+ upstream_latency: \d+ request_latency: \d+\n$`).MatchString(acc) {
+		t.Errorf("access sink: %q", acc)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -98,3 +98,34 @@ func TestBodyStallTimesOut(t *testing.T) {
 		t.Errorf("log %q", l)
 	}
 }
+
+func TestCloseWithRequestsInFlight(t *testing.T) {
+	slow, _ := countingUpstream(t, 200, 5*time.Second)
+	g, err := Start(context.Background(), Options{Config: []byte(serviceConfig(slow.URL, ""))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := testClient.Get(g.ProxyURL() + "/api")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, "the request to reach the gateway", func() bool { return g.inflight.Load() == 1 })
+	start := time.Now()
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %v with a request hanging on the upstream", took)
+	}
+	if g.inflight.Load() != 0 {
+		t.Errorf("%d handlers still running after Close", g.inflight.Load())
+	}
+	<-done
+	if err := g.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
