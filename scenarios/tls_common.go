@@ -100,6 +100,32 @@ func logMITM(s *S, name string, p *tlsProxy, since int) []string {
 	return lines
 }
 
+// awaitConnections waits until the proxy has logged at least n connections
+// since line since. A client that rejects the proxy's certificate has its
+// error before the proxy has finished logging the aborted handshake, so a
+// phase that counts those lines, or the next phase's, must wait for them.
+func awaitConnections(s *S, name string, p *tlsProxy, since, n int) {
+	s.Eventually(fmt.Sprintf("proxy %s logging %d connections", name, n), 5*time.Second, 10*time.Millisecond, func() error {
+		got := 0
+		for _, l := range tlsLinesAfter(p.LogLines(), since) {
+			if strings.Contains(l, " mode=") { // the first line of a connection; later ones amend it
+				got++
+			}
+		}
+		if got < n {
+			return fmt.Errorf("%d logged", got)
+		}
+		return nil
+	})
+}
+
+func tlsLinesAfter(lines []string, n int) []string {
+	if n >= len(lines) {
+		return nil
+	}
+	return lines[n:]
+}
+
 // trustPool loads trust stores (curl --cacert files) into one pool.
 func trustPool(s *S, paths ...string) *x509.CertPool {
 	p := x509.NewCertPool()
