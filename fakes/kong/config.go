@@ -69,7 +69,8 @@ type Route struct {
 	PathHandling  string
 	Tags          []string
 
-	regexes []*regexp.Regexp // per path; nil for prefix paths
+	regexes     []*regexp.Regexp // per path; nil for prefix paths
+	acceptsHTTP bool
 }
 
 // Upstream is Kong's upstream entity (a load-balanced set of targets).

@@ -96,6 +96,11 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.route, c.matched = m.route, m.matched
+	if !m.route.acceptsHTTP {
+		// The proxy listens in plain HTTP; an https-only route says so.
+		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}})
+		return
+	}
 	c.svc = c.rt.services[m.route.Service]
 	c.chain = c.rt.chains[m.route]
 	for _, pi := range c.chain {
@@ -374,6 +379,13 @@ func writeHeaderLine(w *bufio.Writer, k, v string) {
 	w.WriteString("\r\n")
 }
 
+// Shared header values: net/http never modifies them, and a one-element
+// slice cannot be appended to in place.
+var (
+	viaValue    = []string{viaHeader}
+	serverValue = []string{serverHeader}
+)
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (c *reqCtx) writeProxied(resp *http.Response, conn *upConn, upstream string) {
@@ -382,14 +394,14 @@ func (c *reqCtx) writeProxied(resp *http.Response, conn *upConn, upstream string
 	if via := resp.Header.Get("Via"); via != "" {
 		h["Via"] = []string{via + ", " + viaHeader}
 	} else {
-		h["Via"] = []string{viaHeader}
+		h["Via"] = viaValue
 	}
 	h["X-Kong-Upstream-Latency"] = []string{msString(c.upstreamLatency)}
 	h["X-Kong-Proxy-Latency"] = []string{msString(c.proxyLatency)}
 	if len(resp.Header["Server"]) == 0 {
 		// Kong replaces nginx's default "openresty" when the upstream
 		// sent no Server header.
-		h["Server"] = []string{serverHeader}
+		h["Server"] = serverValue
 	}
 	h["X-Kong-Request-Id"] = []string{c.reqID}
 	c.finishHeaders(h)

@@ -239,3 +239,94 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestRouting(t *testing.T) {
+	up := echoUpstream(t)
+	g := startGateway(t, `_format_version: "3.0"
+services:
+- name: svc
+  url: `+up.URL+`/s
+  routes:
+  - name: prefix
+    paths: ["/api"]
+  - name: longer
+    paths: ["/api/v2"]
+    strip_path: false
+  - name: regex
+    paths: ["~/users/\\d+$"]
+  - name: hosted
+    hosts: ["shop.example.com"]
+    paths: ["/api"]
+    preserve_host: true
+  - name: methods
+    methods: ["DELETE"]
+    paths: ["/api"]
+  - name: secure
+    protocols: ["https"]
+    paths: ["/secure"]
+- name: off
+  url: `+up.URL+`
+  enabled: false
+  routes:
+  - paths: ["/off"]
+`)
+	cases := []struct {
+		method, path, host string
+		status             int
+		upPath, upHost     string
+		route              string
+	}{
+		{"GET", "/api/items", "", 200, "/s/items", "", "prefix"},
+		{"GET", "/api/v2/items", "", 200, "/s/api/v2/items", "", "longer"},
+		{"GET", "/users/42", "", 200, "/s", "", "regex"},
+		{"GET", "/users/42/x", "", 404, "", "", ""},
+		{"GET", "/api/x", "shop.example.com", 200, "/s/x", "shop.example.com", "hosted"},
+		{"DELETE", "/api/x", "", 200, "/s/x", "", "methods"},
+		{"GET", "/secure", "", 426, "", "", ""},
+		{"GET", "/off", "", 404, "", "", ""},
+	}
+	for _, tc := range cases {
+		hdr := map[string]string{}
+		if tc.host != "" {
+			hdr["Host"] = tc.host
+		}
+		res := do(t, tc.method, g.ProxyURL()+tc.path, hdr, "")
+		if res.status != tc.status {
+			t.Errorf("%s %s (host %q): %d %q, want %d", tc.method, tc.path, tc.host, res.status, res.body, tc.status)
+			continue
+		}
+		if tc.status != 200 {
+			continue
+		}
+		e := decodeEcho(t, res.body)
+		if e.Path != tc.upPath || (tc.upHost != "" && e.Host != tc.upHost) {
+			t.Errorf("%s %s: upstream path %q host %q, want %q %q", tc.method, tc.path, e.Path, e.Host, tc.upPath, tc.upHost)
+		}
+		acc := g.AccessLog()
+		if r := acc[len(acc)-1].Route; r != tc.route {
+			t.Errorf("%s %s matched route %q, want %q", tc.method, tc.path, r, tc.route)
+		}
+	}
+}
+
+func TestUpstreamPathJoin(t *testing.T) {
+	cases := []struct {
+		svc, req, matched string
+		strip             bool
+		want              string
+	}{
+		{"/s", "/fv0req", "/fv0", true, "/sreq"},
+		{"/s", "/fv0/req", "/fv0", true, "/s/req"},
+		{"/s/", "/fv0/req", "/fv0", true, "/s/req"},
+		{"/s", "/fv0", "/fv0", true, "/s"},
+		{"", "/fv0", "/fv0", true, "/"},
+		{"", "/fv0/req", "/fv0", false, "/fv0/req"},
+		{"/s", "/fv0/req", "/fv0", false, "/s/fv0/req"},
+		{"/s/", "/fv0/req", "/fv0", false, "/s/fv0/req"},
+	}
+	for _, tc := range cases {
+		if got := upstreamPath(tc.svc, tc.req, tc.matched, tc.strip); got != tc.want {
+			t.Errorf("service %q request %q strip %v: %q, want %q", tc.svc, tc.req, tc.strip, got, tc.want)
+		}
+	}
+}

@@ -41,6 +41,10 @@ type match struct {
 func newRouter(routes []*Route) *router {
 	rt := &router{}
 	for i, r := range routes {
+		if !r.Service.Enabled {
+			continue // Kong ignores the routes of a disabled service
+		}
+		r.acceptsHTTP = contains(r.Protocols, "http")
 		cr := &compiledRoute{r: r, order: i}
 		if len(r.Methods) > 0 {
 			cr.categories++
