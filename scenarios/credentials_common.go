@@ -254,15 +254,19 @@ func (s *S) sampleWhile(read func(context.Context) (int64, error), every time.Du
 	return append(out, counterSample{time.Now(), last})
 }
 
-// perRequest turns counter samples into "counter increase per request sent"
-// between consecutive samples (intervals without requests are left out).
+// perRequest turns counter samples into "counter increase per request"
+// between consecutive samples (intervals without requests are left out). A
+// request belongs to the interval of its midpoint: the calls it causes
+// (metadata, DNS) happen inside it, so that splits the calls of requests
+// straddling a sample about where they happened.
 func perRequest(samples []counterSample, rs load.Results) []reports.Point {
 	var pts []reports.Point
 	for i := 1; i < len(samples); i++ {
 		from, to := samples[i-1].at, samples[i].at
 		n := 0
 		for _, r := range rs {
-			if !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
+			mid := r.Timestamp.Add(r.Latency / 2)
+			if !mid.Before(from) && mid.Before(to) {
 				n++
 			}
 		}
@@ -286,4 +290,27 @@ func (s *S) startElasticsearch() *lab.Upstream {
 	up, err := s.Lab.Upstream(s.Ctx, "elasticsearch", upstream.Config{Default: upstream.Behaviour{Latency: elasticsearchLatency}})
 	s.Must(err, "starting the dependency (Elasticsearch)")
 	return up
+}
+
+// attackBeside drives the same load on two targets at once, from two
+// attackers, and records both: a system and its control measured under the
+// same machine noise.
+func (s *S) attackBeside(name, url, ctlName, ctlURL string, p load.Pacer, d time.Duration, opts ...load.Option) (load.Results, load.Results) {
+	t0 := time.Now()
+	var rs, ctl load.Results
+	var err, ctlErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); rs, err = load.Run(s.Ctx, get(url), p, d, opts...) }()
+	go func() { defer wg.Done(); ctl, ctlErr = load.Run(s.Ctx, get(ctlURL), p, d, opts...) }()
+	wg.Wait()
+	if e := s.Ctx.Err(); e != nil {
+		s.Failf("load %s interrupted: %v", name, e)
+	}
+	if (err != nil && len(rs) == 0) || (ctlErr != nil && len(ctl) == 0) {
+		s.Failf("load %s: %v; control: %v", name, err, ctlErr)
+	}
+	s.RecordLoad(name, p.String(), t0, rs)
+	s.RecordLoad(ctlName, p.String(), t0, ctl)
+	return rs, ctl
 }

@@ -18,12 +18,14 @@ func TestPerRequestDividesEachIntervalsIncreaseByItsRequests(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	samples := []counterSample{{at(0), 10}, {at(500), 20}, {at(1000), 20}, {at(1500), 26}}
 	rs := load.Results{
-		{Timestamp: at(100)}, {Timestamp: at(200)}, {Timestamp: at(300)}, {Timestamp: at(400)}, {Timestamp: at(499)},
-		// nothing sent in 500..1000: that interval has no point
-		{Timestamp: at(1000)}, {Timestamp: at(1200)},
+		{Timestamp: at(100)}, {Timestamp: at(200)}, {Timestamp: at(300)}, {Timestamp: at(400)},
+		// sent before 500 and 1000, but counted where their middles are
+		// (1040, 1100): the interval 500..1000 has no request and no point
+		{Timestamp: at(490), Latency: 1100 * time.Millisecond},
+		{Timestamp: at(900), Latency: 400 * time.Millisecond}, {Timestamp: at(1200)},
 	}
 	got := perRequest(samples, rs)
-	want := []reports.Point{{Time: at(500), Value: 2}, {Time: at(1500), Value: 3}}
+	want := []reports.Point{{Time: at(500), Value: 2.5}, {Time: at(1500), Value: 2}}
 	if len(got) != len(want) {
 		t.Fatalf("points %v, want %v", got, want)
 	}
