@@ -108,8 +108,9 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 		expectGoError(s, "a Go client gets x509.UnknownAuthorityError", x.up.URL()+"/", x.inspect, trustServer, "",
 			func(x509.UnknownAuthorityError) bool { return true })
 
-		// One connection per request (each handshake fails), plus the diagnosis.
-		awaitConnections(s, "mitm", x.inspect, 0, 1+len(rs.Filter(func(r load.Result) bool { return r.ErrorKind == load.ErrUnknownAuthority })))
+		// One connection per rejected request, plus the diagnosis and the
+		// Go client's request above.
+		awaitConnections(s, "mitm", x.inspect, 0, 2+len(rs.Filter(func(r load.Result) bool { return r.ErrorKind == load.ErrUnknownAuthority })))
 		log := logMITM(s, "mitm", x.inspect, 0)
 		s.Expect(log, "the proxy inspected the connections").To(HaveLogLines("mode=inspect", ">=", len(rs)*95/100))
 		s.Expect(log, "...and the client refused its certificate").
