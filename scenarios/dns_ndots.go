@@ -42,7 +42,8 @@ The lab runs the app with a resolver that has glibc's search-list and ndots rule
 
 Fixes: write external names fully qualified with a trailing dot ("search-logs.eu-west-1.es.amazonaws.com."), or lower ` +
 			`ndots for the pod (spec.dnsConfig.options: ndots "1" or "2"), so names with dots are tried as they are first. ` +
-			`A node-local DNS cache hides the latency but not the query count.`,
+			`A node-local DNS cache makes the extra queries cheap (it caches the NXDOMAIN answers too), but the pod still sends ` +
+			`every one of them.`,
 		New: func() Play { return &dnsNdots{} },
 	})
 }
