@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +47,13 @@ func runBenchChild() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	// CHAOSLAB_KONG_BENCH_CPUPROFILE profiles the gateway process alone.
+	if path := os.Getenv("CHAOSLAB_KONG_BENCH_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 	}
 	fmt.Printf("ready %s\n", g.ProxyURL())
 	io.Copy(io.Discard, os.Stdin)

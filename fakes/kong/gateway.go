@@ -11,6 +11,14 @@
 // key-auth, jwt, rate-limiting (local), correlation-id and pre-function
 // (ngx.sleep only), Kong's error bodies and latency headers, and an Admin
 // API subset with POST /config.
+//
+// Not emulated (validation says so where a config asks for it): protocols
+// other than http/https (grpc, tcp, ws), the expressions router,
+// consumer-scoped plugins and plugins other than the five above, Admin API
+// writes other than POST /config, and load-balancing algorithms other than
+// round robin (least-connections and the hashing ones are accepted and
+// balanced round robin). Status lines carry Go's reason phrases ("504
+// Gateway Timeout"), not nginx's ("504 Gateway Time-out").
 package kong
 
 import (

@@ -560,12 +560,18 @@ func (c *reqCtx) logAccess() {
 		Tries:            len(c.upstreamStatuses),
 		BytesSent:        c.bytesSent,
 	}
-	if len(c.upstreamStatuses) > 0 {
+	switch len(c.upstreamStatuses) {
+	case 0:
+	case 1:
+		e.UpstreamStatus = strconv.Itoa(c.upstreamStatuses[0])
+	default:
 		parts := make([]string, len(c.upstreamStatuses))
 		for i, s := range c.upstreamStatuses {
 			parts[i] = strconv.Itoa(s)
 		}
 		e.UpstreamStatus = strings.Join(parts, ", ")
+	}
+	if len(c.upstreamStatuses) > 0 {
 		e.UpstreamLatency = c.upstreamLatency.Milliseconds()
 	}
 	total := time.Since(c.start)

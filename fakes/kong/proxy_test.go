@@ -160,8 +160,12 @@ func TestUpstreamFailureMapping(t *testing.T) {
 				}
 			}
 			acc := g.AccessLog()
-			if len(acc) != 1 || acc[0].Status != tc.status {
-				t.Errorf("access log %+v", acc)
+			wantUp := fmt.Sprint(tc.status)
+			if tc.logCount > 1 {
+				wantUp = strings.TrimSuffix(strings.Repeat(wantUp+", ", tc.logCount), ", ")
+			}
+			if len(acc) != 1 || acc[0].Status != tc.status || acc[0].UpstreamStatus != wantUp {
+				t.Errorf("access log %+v, want status %d upstream_status %q", acc, tc.status, wantUp)
 			}
 		})
 	}
