@@ -63,7 +63,7 @@ var podSearch = []string{"prod.svc.cluster.local", "svc.cluster.local", "cluster
 type dnsNdots struct {
 	es  *lab.Upstream
 	md  *labIMDS
-	dns *inProcessDNS
+	dns *dns.Server // in-process: the scenario reads its query log (fakes/dns has no control API for it)
 	// The same app deployed four ways: calling the in-cluster service, the
 	// external name, the external name with a trailing dot, and the
 	// external name with ndots:1. Apps resolve nothing before their first
@@ -79,20 +79,6 @@ type dnsApp struct {
 	names map[string]bool // the search expansion of its dependency's host
 }
 
-// inProcessDNS is the fake DNS run in this process, so the scenario can read
-// its query log (fakes/dns has no control API to read it through a
-// backend). Its life is tied to the scenario run, not the lab: closed by
-// Run, by a failed Setup, or when the run's context ends.
-type inProcessDNS struct {
-	*dns.Server
-	stopAfter func() bool
-}
-
-func (d *inProcessDNS) close() {
-	d.stopAfter()
-	_ = d.Close()
-}
-
 func (x *dnsNdots) Setup(s *S) {
 	if name := s.Lab.Backend().Name(); name != lab.DefaultBackend {
 		s.Skip(fmt.Sprintf("backend %s: this scenario reads the fake DNS's query log in-process, which only the %s backend allows",
@@ -103,14 +89,9 @@ func (x *dnsNdots) Setup(s *S) {
 		externalName:                       {"127.0.0.1"},
 	}})
 	s.Must(err, "starting the fake DNS")
-	x.dns = &inProcessDNS{Server: srv, stopAfter: context.AfterFunc(s.Ctx, func() { _ = srv.Close() })}
+	x.dns = srv
+	s.Lab.OnClose("fake DNS (in-process)", srv.Close)
 	s.Lab.Record("started", "dns", "fake DNS "+srv.Addr()+" (in-process)")
-	ok := false
-	defer func() {
-		if !ok {
-			x.dns.close()
-		}
-	}()
 
 	x.es = s.startElasticsearch()
 	x.md = s.startIMDS(imds.Config{})
@@ -142,7 +123,6 @@ func (x *dnsNdots) Setup(s *S) {
 	s.Command("dig with the pod's search list and ndots (+search)", dig+"+search +ndots=5 +domain="+podSearch[0]+" "+externalName)
 	s.Command("Where one request's time goes (DNS vs dependency)", "curl -si "+x.external.URL()+"/ | grep -i -E '^x-(dns|dependency)'")
 	s.Command("Capture the queries (real cluster)", "tcpdump -leni any -w capture.pcap port 53")
-	ok = true
 }
 
 // lookupRun is one measured load and what it cost at the DNS.
@@ -247,7 +227,6 @@ func (x *dnsNdots) queryRTT(s *S) time.Duration {
 const beside = "in-cluster name beside it"
 
 func (x *dnsNdots) Run(s *S) {
-	defer x.dns.close()
 	var base lookupRun
 	s.Phase("baseline", "the dependency in the cluster: short name, found in the first search domain", func() {
 		rtt := x.queryRTT(s)
