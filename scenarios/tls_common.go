@@ -92,13 +92,17 @@ func startMITM(s *S, name string, cfg mitm.Config) *tlsProxy {
 func logMITM(s *S, name string, p *tlsProxy, since int) []string {
 	lines := p.LogLines()
 	if len(lines) <= since {
-		s.failAt(fmt.Sprintf("proxy %s printed no connection log on its stderr (a lab service's Stderr) for this phase's traffic; "+
-			"on the embedded backend the mitm fake must write it to fakes.Stderr(ctx), not os.Stderr", name), 1)
+		s.failAt(fmt.Sprintf("proxy %s printed no connection log for this phase's traffic; %s", name, noLogHint), 1)
 	}
 	lines = lines[since:]
 	s.Log(name+" connection log", lines)
 	return lines
 }
+
+// noLogHint says where a missing connection log is lost: the lab reads a
+// fake's stderr from what the fake writes to fakes.Stderr(ctx).
+const noLogHint = "the lab reads it from the fake's stderr (Service.Stderr), which the mitm fake must write to " +
+	"fakes.Stderr(ctx) rather than os.Stderr"
 
 // awaitConnections waits until the proxy has logged at least n connections
 // since line since. A client that rejects the proxy's certificate has its
@@ -113,6 +117,9 @@ func awaitConnections(s *S, name string, p *tlsProxy, since, n int) {
 			}
 		}
 		if got < n {
+			if len(p.LogLines()) == 0 {
+				return errors.New("0 logged; " + noLogHint)
+			}
 			return fmt.Errorf("%d logged", got)
 		}
 		return nil
