@@ -72,9 +72,13 @@ services:
 }
 
 // startChildGateway re-executes the test binary as a gateway process.
-func startChildGateway(b *testing.B, upstreamURL string) string {
+func startChildGateway(b *testing.B, upstreamURL string) (string, int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), benchChildEnv+"=1", benchCfgEnv+"="+benchConfig(upstreamURL))
+	if n := os.Getenv("CHAOSLAB_KONG_BENCH_GOMAXPROCS"); n != "" {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+n) // the gateway process only
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -110,11 +114,11 @@ func startChildGateway(b *testing.B, upstreamURL string) string {
 		if !ok {
 			b.Fatalf("child gateway: %q", line)
 		}
-		return url
+		return url, cmd.Process.Pid
 	case <-time.After(10 * time.Second):
 		b.Fatal("child gateway did not start")
 	}
-	return ""
+	return "", 0
 }
 
 // benchUpstream is a fast upstream: 200 with a small body.
@@ -130,7 +134,7 @@ func benchUpstream(b *testing.B) *httptest.Server {
 
 // startNginx runs nginx in the foreground as a child process proxying to
 // upstream with a keep-alive pool (as Kong's nginx does), or skips.
-func startNginx(b *testing.B, upstream string) string {
+func startNginx(b *testing.B, upstream string) (string, int) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		b.Skip("install nginx (apt-get install nginx-light) to compare")
@@ -192,7 +196,7 @@ http {
 		c, err := net.DialTimeout("tcp", port, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return "http://" + port
+			return "http://" + port, cmd.Process.Pid
 		}
 		select {
 		case <-exited:
@@ -261,11 +265,15 @@ func BenchmarkGateway(b *testing.B) {
 	up := benchUpstream(b)
 	type target struct {
 		name, url          string
+		pgid               int // the proxy's process group, for its CPU time
 		maxRPS, p50s, p99s []float64
+		cpuPerReq          []float64 // microseconds of proxy CPU per request
 	}
-	targets := []*target{{name: "direct", url: up.URL}, {name: "kong", url: startChildGateway(b, up.URL)}}
+	kongURL, kongPG := startChildGateway(b, up.URL)
+	targets := []*target{{name: "direct", url: up.URL}, {name: "kong", url: kongURL, pgid: kongPG}}
 	if _, err := exec.LookPath("nginx"); err == nil {
-		targets = append(targets, &target{name: "nginx", url: startNginx(b, up.Listener.Addr().String())})
+		nginxURL, nginxPG := startNginx(b, up.Listener.Addr().String())
+		targets = append(targets, &target{name: "nginx", url: nginxURL, pgid: nginxPG})
 	} else {
 		b.Log("nginx: install nginx (apt-get install nginx-light) to compare")
 	}
@@ -276,7 +284,12 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		for r := 0; r < rounds; r++ {
 			for _, t := range targets {
-				t.maxRPS = append(t.maxRPS, attack(b, t.url+"/", 0, 2*time.Second).Throughput)
+				before := groupCPU(t.pgid)
+				m := attack(b, t.url+"/", 0, 2*time.Second)
+				t.maxRPS = append(t.maxRPS, m.Throughput)
+				if t.pgid != 0 {
+					t.cpuPerReq = append(t.cpuPerReq, float64((groupCPU(t.pgid)-before).Microseconds())/float64(m.Requests))
+				}
 			}
 			for _, t := range targets {
 				m := attack(b, t.url+"/", benchRate, 3*time.Second)
@@ -289,7 +302,10 @@ func BenchmarkGateway(b *testing.B) {
 	med := map[string][3]float64{}
 	for _, t := range targets {
 		med[t.name] = [3]float64{median(t.maxRPS), median(t.p50s), median(t.p99s)}
-		b.Logf("%-6s max rps %v  p50 ms %v  p99 ms %v", t.name, round(t.maxRPS), round(t.p50s), round(t.p99s))
+		b.Logf("%-6s max rps %v  p50 ms %v  p99 ms %v  proxy CPU us/req %v", t.name, round(t.maxRPS), round(t.p50s), round(t.p99s), round(t.cpuPerReq))
+		if len(t.cpuPerReq) > 0 {
+			b.ReportMetric(median(t.cpuPerReq), t.name+"_cpu_us/req")
+		}
 		b.ReportMetric(med[t.name][0], t.name+"_max_rps")
 		b.ReportMetric(med[t.name][1], t.name+"_p50_ms")
 		b.ReportMetric(med[t.name][2], t.name+"_p99_ms")
@@ -301,7 +317,49 @@ func BenchmarkGateway(b *testing.B) {
 	b.ReportMetric(med["kong"][0]/med["direct"][0], "kong/direct_rps")
 	if n, ok := med["nginx"]; ok {
 		b.ReportMetric(med["kong"][0]/n[0], "kong/nginx_rps")
+		var kc, nc []float64
+		for _, t := range targets {
+			switch t.name {
+			case "kong":
+				kc = t.cpuPerReq
+			case "nginx":
+				nc = t.cpuPerReq
+			}
+		}
+		b.ReportMetric(median(kc)/median(nc), "kong/nginx_cpu_per_req")
 	}
+}
+
+// groupCPU is the user+system CPU time of every process in a process
+// group (nginx's master and workers; the gateway child), from /proc.
+func groupCPU(pgid int) time.Duration {
+	if pgid == 0 {
+		return 0
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, d := range dirs {
+		raw, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+		if len(f) < 13 {
+			continue
+		}
+		if pg, _ := strconv.Atoi(f[2]); pg != pgid {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += ut + st
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func round(xs []float64) []float64 {

@@ -123,17 +123,29 @@ func (e AccessEntry) String() string {
 		ref, ua, e.RequestID, us, e.KongLatency, e.UpstreamLatency, e.RequestLatency)
 }
 
+// accessLog keeps entries in fixed-size chunks: appending never copies
+// old entries, and the oldest chunk is dropped past logCap.
 type accessLog struct {
-	mu      sync.Mutex
-	entries []AccessEntry
-	sink    io.Writer
+	mu     sync.Mutex
+	chunks [][]AccessEntry
+	n      int
+	sink   io.Writer
 }
+
+const accessChunk = 4096
 
 func (l *accessLog) add(e AccessEntry) {
 	l.mu.Lock()
-	l.entries = append(l.entries, e)
-	if len(l.entries) > logCap {
-		l.entries = append(l.entries[:0:0], l.entries[len(l.entries)-logCap/2:]...)
+	if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == accessChunk {
+		l.chunks = append(l.chunks, make([]AccessEntry, 0, accessChunk))
+	}
+	last := len(l.chunks) - 1
+	l.chunks[last] = append(l.chunks[last], e)
+	l.n++
+	if l.n > logCap {
+		l.n -= len(l.chunks[0])
+		l.chunks[0] = nil
+		l.chunks = l.chunks[1:]
 	}
 	if l.sink != nil {
 		io.WriteString(l.sink, e.String()+"\n")
@@ -144,5 +156,9 @@ func (l *accessLog) add(e AccessEntry) {
 func (l *accessLog) snapshot() []AccessEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]AccessEntry(nil), l.entries...)
+	out := make([]AccessEntry, 0, l.n)
+	for _, c := range l.chunks {
+		out = append(out, c...)
+	}
+	return out
 }

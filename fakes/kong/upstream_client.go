@@ -27,9 +27,11 @@ type connPool struct {
 	readTimeout time.Duration
 
 	mu     sync.Mutex
-	idle   map[string][]*upConn
+	idle   map[poolKey][]*upConn
 	closed bool
 }
+
+type poolKey struct{ addr, sni string }
 
 const (
 	poolMaxIdle     = 512
@@ -38,12 +40,15 @@ const (
 )
 
 func newConnPool(d *upstreamDialer, readTimeout time.Duration) *connPool {
-	return &connPool{d: d, readTimeout: readTimeout, idle: map[string][]*upConn{}}
+	return &connPool{d: d, readTimeout: readTimeout, idle: map[poolKey][]*upConn{}}
 }
 
-// upConn is one upstream connection. Every read gets read_timeout and
-// every write write_timeout, which is nginx's meaning of both (the time
-// between two successive operations, not the whole response).
+// upConn is one upstream connection. Reads get read_timeout and writes
+// write_timeout, nginx's meaning of both: the time between two successive
+// operations, not the whole response. The wait for the response header is
+// timed exactly from the end of the request; during the body the read
+// deadline is re-armed once an eighth of the timeout has passed, which
+// saves a timer update per read.
 type upConn struct {
 	conn         net.Conn
 	raw          syscall.RawConn // the TCP socket, for the liveness peek
@@ -52,14 +57,22 @@ type upConn struct {
 	readTimeout  time.Duration
 	writeTimeout time.Duration
 	bytesRead    int64
+	readArmed    time.Time // when the read deadline was last set
 	requests     int
 	idleSince    time.Time
 	addr, sni    string
 }
 
+func (c *upConn) armRead(now time.Time) {
+	c.readArmed = now
+	c.conn.SetReadDeadline(now.Add(c.readTimeout))
+}
+
 func (c *upConn) Read(p []byte) (int, error) {
 	if c.readTimeout > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(c.readTimeout))
+		if now := time.Now(); now.Sub(c.readArmed) > c.readTimeout/8 {
+			c.armRead(now)
+		}
 	}
 	n, err := c.conn.Read(p)
 	c.bytesRead += int64(n)
@@ -109,7 +122,7 @@ type upstreamRequest struct {
 
 // get returns an idle connection to addr, or dials one.
 func (p *connPool) get(ctx context.Context, addr, sni string) (*upConn, bool, error) {
-	key := addr + "|" + sni
+	key := poolKey{addr, sni}
 	now := time.Now()
 	for {
 		p.mu.Lock()
@@ -157,7 +170,7 @@ func (p *connPool) put(c *upConn) {
 		return
 	}
 	c.idleSince = time.Now()
-	key := c.addr + "|" + c.sni
+	key := poolKey{c.addr, c.sni}
 	p.mu.Lock()
 	if p.closed || len(p.idle[key]) >= poolMaxIdle {
 		p.mu.Unlock()
@@ -173,7 +186,7 @@ func (p *connPool) closeIdle() {
 	p.mu.Lock()
 	p.closed = true
 	idle := p.idle
-	p.idle = map[string][]*upConn{}
+	p.idle = map[poolKey][]*upConn{}
 	p.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
@@ -253,6 +266,9 @@ func (c *upConn) do(ctx context.Context, req *upstreamRequest) (*http.Response, 
 		}
 		bw.Reset(c)
 		return nil, err
+	}
+	if c.readTimeout > 0 {
+		c.armRead(time.Now()) // read_timeout starts when the request is sent
 	}
 	hreq := &http.Request{Method: req.method}
 	for {
