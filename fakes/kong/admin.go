@@ -83,8 +83,18 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 		if r.Method == http.MethodOptions {
 			return http.StatusNoContent, nil
 		}
-		// DB-less: entities are read-only except through /config.
-		return http.StatusMethodNotAllowed, jsonObj{"message": "cannot " + strings.ToLower(r.Method) + " '/" + strings.Join(parts, "/") + "' when not using a database"}
+		// DB-less: entities are read-only except through /config; Kong
+		// answers with its "operation unsupported" error.
+		op := map[string]string{"POST": "create", "PATCH": "update", "PUT": "create or update", "DELETE": "delete"}[r.Method]
+		if op == "" {
+			return notAllowed()
+		}
+		entity := parts[0]
+		if len(parts) >= 3 {
+			entity = parts[2] // /services/x/routes -> routes
+		}
+		return http.StatusMethodNotAllowed, jsonObj{"code": 12, "name": "operation unsupported",
+			"message": "cannot " + op + " '" + entity + "' entities when not using a database"}
 	}
 	cfg := rt.cfg
 	switch parts[0] {

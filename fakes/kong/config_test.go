@@ -51,7 +51,7 @@ plugins:
 - name: frobnicate
 - name: cors
 `, []string{`plugins[0].name: plugin 'frobnicate' not enabled; add it to the 'plugins' configuration property (line 3)`,
-			`plugins[1].name: the emulation does not support plugin 'cors' (supported: correlation-id, jwt, key-auth, pre-function, rate-limiting) (line 4)`}},
+			`plugins[1].name: the emulation does not support plugin 'cors' (supported: correlation-id, jwt, key-auth, pre-function, rate-limiting, request-termination) (line 4)`}},
 		{"pre-function beyond ngx.sleep", `_format_version: "3.0"
 plugins:
 - name: pre-function

@@ -8,13 +8,13 @@
 // with tls_verify and ca_certificates), routes (prefix and regex paths,
 // hosts, methods, headers, strip_path, preserve_host), upstreams with
 // weighted round robin and active/passive health checks, the plugins
-// key-auth, jwt, rate-limiting (local), correlation-id and pre-function
-// (ngx.sleep only), Kong's error bodies and latency headers, and an Admin
+// key-auth, jwt, rate-limiting (local), correlation-id, request-termination
+// and pre-function (ngx.sleep only), Kong's error bodies and latency headers, and an Admin
 // API subset with POST /config.
 //
 // Not emulated (validation says so where a config asks for it): protocols
 // other than http/https (grpc, tcp, ws), the expressions router,
-// consumer-scoped plugins and plugins other than the five above, Admin API
+// consumer-scoped plugins and plugins other than the six above, Admin API
 // writes other than POST /config, and load-balancing algorithms other than
 // round robin (least-connections and the hashing ones are accepted and
 // balanced round robin). Status lines carry Go's reason phrases ("504

@@ -249,3 +249,16 @@ func TestPreFunctionSleepAddsProxyLatency(t *testing.T) {
 		t.Errorf("unplugged route slow: %v", res.took)
 	}
 }
+
+func TestRequestTermination(t *testing.T) {
+	up, hits := countingUpstream(t, 200, 0)
+	g := startGateway(t, pluginConfig(up.URL, `- name: request-termination
+  config:
+    status_code: 200
+    message: isolated`, "  []"))
+	res := get(t, g.ProxyURL()+"/api")
+	want := "{\n  \"message\":\"isolated\",\n  \"request_id\":\"" + res.header.Get("X-Kong-Request-Id") + "\"\n}"
+	if res.status != 200 || res.body != want || hits.Load() != 0 || res.header.Get("X-Kong-Response-Latency") == "" {
+		t.Errorf("got %d %q (upstream hit %d times)", res.status, res.body, hits.Load())
+	}
+}
