@@ -82,8 +82,22 @@ func (b *balancer) pick(ctx context.Context) (ts *targetState, addr string, ok b
 	}
 }
 
-// next is one step of smooth weighted round robin; caller holds mu.
+// next is one step of smooth weighted round robin; caller holds mu. Below
+// healthchecks.threshold (percent of weight healthy) the whole upstream
+// counts as down, as in Kong.
 func (b *balancer) next(excluded map[*targetState]bool) *targetState {
+	if th := b.up.Healthchecks.Threshold; th > 0 {
+		all, up := 0, 0
+		for _, ts := range b.targets {
+			all += ts.t.Weight
+			if ts.healthy && !ts.dnsError {
+				up += ts.t.Weight
+			}
+		}
+		if all == 0 || float64(up)*100/float64(all) < th {
+			return nil
+		}
+	}
 	var best *targetState
 	total := 0
 	for _, ts := range b.targets {

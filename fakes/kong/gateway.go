@@ -23,7 +23,6 @@ package kong
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -177,9 +176,6 @@ func (g *Gateway) Reload(ctx context.Context, config []byte) error {
 	g.swap(cfg)
 	return nil
 }
-
-// errBusy is Kong's 429 while a previous POST /config is being loaded.
-var errBusy = errors.New("Currently loading previous configuration")
 
 func (g *Gateway) swap(cfg *Config) {
 	g.reloadMu.Lock()

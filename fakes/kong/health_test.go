@@ -179,3 +179,33 @@ services:
 		t.Errorf("balancer health %s", res.body)
 	}
 }
+
+func TestHealthThreshold(t *testing.T) {
+	a, aBroken := switchableUpstream(t, "a")
+	b, _ := switchableUpstream(t, "b")
+	g := startGateway(t, `_format_version: "3.0"
+upstreams:
+- name: pool
+  healthchecks:
+    threshold: 75
+    passive:
+      unhealthy: {http_statuses: [500], http_failures: 1}
+  targets:
+  - target: `+addr(a)+`
+  - target: `+addr(b)+`
+services:
+- name: svc
+  host: pool
+  retries: 0
+  routes:
+  - paths: ["/"]
+`)
+	aBroken.Store(true)
+	for i := 0; i < 2; i++ {
+		get(t, g.ProxyURL()+"/")
+	}
+	// Half the weight is healthy, below the 75% threshold: the upstream is down.
+	if res := get(t, g.ProxyURL()+"/"); res.status != 503 || !strings.Contains(res.body, "failure to get a peer from the ring-balancer") {
+		t.Errorf("below threshold: %d %q", res.status, res.body)
+	}
+}

@@ -24,7 +24,6 @@ type liveConfig struct {
 	chains    map[*Route][]pluginInstance
 	keyAuth   map[string]*KeyAuthCredential
 	jwt       map[string]*JWTSecret
-	loadedAt  time.Time
 }
 
 type serviceRuntime struct {
@@ -53,7 +52,6 @@ func (g *Gateway) compile(cfg *Config) *liveConfig {
 		chains:    map[*Route][]pluginInstance{},
 		keyAuth:   map[string]*KeyAuthCredential{},
 		jwt:       map[string]*JWTSecret{},
-		loadedAt:  time.Now(),
 	}
 	for _, u := range cfg.Upstreams {
 		rt.upstreams[u.Name] = newBalancer(u, g.resolver)
@@ -185,8 +183,6 @@ func entityName(name, id string) string {
 	}
 	return id
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // literalIP is the address of an IP literal or localhost, "" for a name
 // that needs resolving.
