@@ -1,7 +1,6 @@
 package kong
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,24 +138,6 @@ func (c *reqCtx) requestLine() string {
 
 func (c *reqCtx) info(upstream string) *requestInfo {
 	return &requestInfo{connID: c.connID, client: clientIP(c.r), request: c.requestLine(), upstream: upstream, host: c.r.Host, requestID: c.reqID}
-}
-
-// upstreamHost is the Host header sent upstream: the client's with
-// preserve_host, else the upstream's host_header or the service host, with
-// the port when it is not the scheme's default.
-func (c *reqCtx) upstreamHost() string {
-	if c.route.PreserveHost {
-		return c.r.Host
-	}
-	s := c.svc.svc
-	host := s.Host
-	if b := c.svc.balancer; b != nil && b.up.HostHeader != "" {
-		return b.up.HostHeader
-	}
-	if (c.svc.scheme == "http" && s.Port != 80) || (c.svc.scheme == "https" && s.Port != 443) {
-		return net.JoinHostPort(host, strconv.Itoa(s.Port))
-	}
-	return host
 }
 
 func (c *reqCtx) proxy() {
@@ -289,96 +269,6 @@ func (c *reqCtx) proxy() {
 	c.writeProxied(resp, conn, s.scheme+"://"+peer+req.uri)
 }
 
-// escapedPath percent-encodes a path for the request line, cheaply when
-// it needs nothing.
-func escapedPath(p string) string {
-	for i := 0; i < len(p); i++ {
-		if b := p[i]; b <= ' ' || b >= 0x7f || b == '?' || b == '#' || b == '%' {
-			return (&url.URL{Path: p}).EscapedPath()
-		}
-	}
-	return p
-}
-
-// overridden are request headers the gateway sets itself upstream.
-var overridden = map[string]bool{
-	"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "X-Forwarded-Port": true,
-	"X-Forwarded-Path": true, "X-Forwarded-Prefix": true, "X-Real-Ip": true, "X-Kong-Request-Id": true,
-	"Expect": true, // the body is already buffered: no 100-continue round trip
-}
-
-// writeUpstreamHeaders writes the client's headers (less hop-by-hop ones
-// and those Kong sets) and Kong's proxy headers straight into the upstream
-// connection's buffer.
-func (c *reqCtx) writeUpstreamHeaders(w *bufio.Writer) {
-	r := c.r
-	var drop []string // canonical names removed or replaced upstream
-	if v := r.Header["Connection"]; len(v) > 0 {
-		for _, t := range strings.Split(strings.Join(v, ","), ",") {
-			drop = append(drop, http.CanonicalHeaderKey(strings.TrimSpace(t)))
-		}
-	}
-	for _, d := range c.upDrop {
-		drop = append(drop, http.CanonicalHeaderKey(d))
-	}
-	for k := range c.upHeaders {
-		drop = append(drop, http.CanonicalHeaderKey(k))
-	}
-outer:
-	for k, vv := range r.Header {
-		if hopHeaders[k] || overridden[k] {
-			continue
-		}
-		for _, d := range drop {
-			if d == k {
-				continue outer
-			}
-		}
-		for _, v := range vv {
-			writeHeaderLine(w, k, v)
-		}
-	}
-	ip := clientIP(r)
-	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
-		writeHeaderLine(w, "X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
-	} else {
-		writeHeaderLine(w, "X-Forwarded-For", ip)
-	}
-	writeHeaderLine(w, "X-Real-IP", ip)
-	// No trusted_ips by default: Kong replaces these with its own view.
-	host, port := r.Host, ""
-	if hh, pp, err := net.SplitHostPort(r.Host); err == nil {
-		host, port = hh, pp
-	}
-	if port == "" {
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			if _, pp, err := net.SplitHostPort(la.String()); err == nil {
-				port = pp
-			}
-		}
-	}
-	writeHeaderLine(w, "X-Forwarded-Proto", "http")
-	writeHeaderLine(w, "X-Forwarded-Host", host)
-	writeHeaderLine(w, "X-Forwarded-Port", port)
-	writeHeaderLine(w, "X-Forwarded-Path", r.URL.Path)
-	if c.route.StripPath && c.matched != "" && c.matched != "/" {
-		writeHeaderLine(w, "X-Forwarded-Prefix", c.matched)
-	}
-	writeHeaderLine(w, "X-Kong-Request-Id", c.reqID)
-	for k, vv := range c.upHeaders {
-		for _, v := range vv {
-			writeHeaderLine(w, k, v)
-		}
-	}
-}
-
-func writeHeaderLine(w *bufio.Writer, k, v string) {
-	w.WriteString(k)
-	w.WriteString(": ")
-	w.WriteString(v)
-	w.WriteString("\r\n")
-}
-
 // Shared header values: net/http never modifies them, and a one-element
 // slice cannot be appended to in place.
 var (
@@ -489,57 +379,6 @@ func (c *reqCtx) finishHeaders(h http.Header) {
 }
 
 func msString(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-
-// kongError is kong.response.error: a Lua-raised error, negotiated on the
-// Accept header only (JSON by default), with X-Kong-Response-Latency and
-// the Server header.
-func (c *reqCtx) kongError(status int, msg string, extra http.Header) {
-	mime := responseType(c.r.Header.Get("Accept"))
-	c.kongAnswer(status, mime, []byte(errorBody(mime, msg, c.reqID)), extra)
-}
-
-// kongExit is kong.response.exit with a table body (lua-cjson encoded).
-func (c *reqCtx) kongExit(status int, jsonBody string, extra http.Header) {
-	c.kongAnswer(status, mimeJSON, []byte(jsonBody), extra)
-}
-
-func (c *reqCtx) kongAnswer(status int, mime string, body []byte, extra http.Header) {
-	h := c.w.Header()
-	for k, vv := range extra {
-		setExact(h, k, vv[0])
-	}
-	h["Content-Type"] = []string{mime}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["X-Kong-Response-Latency"] = []string{msString(time.Since(c.start))}
-	h["Server"] = []string{serverHeader}
-	h["X-Kong-Request-Id"] = []string{c.reqID}
-	c.finishHeaders(h)
-	c.status = status
-	c.w.WriteHeader(status)
-	n, _ := c.w.Write(body)
-	c.bytesSent = int64(n)
-}
-
-// errorPage is Kong's error handler for an nginx-generated error after
-// proxying (502/504): negotiated on Accept, then Content-Type, then
-// text/plain; it carries the proxied latency headers, Via and Server.
-func (c *reqCtx) errorPage(status int) {
-	mime := errorHandlerType(c.r)
-	body := errorBody(mime, errorMessage(status), c.reqID)
-	h := c.w.Header()
-	h["Content-Type"] = []string{mime}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["X-Kong-Upstream-Latency"] = []string{msString(c.upstreamLatency)}
-	h["X-Kong-Proxy-Latency"] = []string{msString(c.proxyLatency)}
-	h["Via"] = []string{viaHeader}
-	h["Server"] = []string{serverHeader}
-	h["X-Kong-Request-Id"] = []string{c.reqID}
-	c.finishHeaders(h)
-	c.status = status
-	c.w.WriteHeader(status)
-	n, _ := io.WriteString(c.w, body)
-	c.bytesSent = int64(n)
-}
 
 func (c *reqCtx) logAccess() {
 	if c.status == -1 {
