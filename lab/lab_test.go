@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/chaoslab/chaoslab/fakes/pki"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 )
 
@@ -125,7 +126,7 @@ func TestCloseStopsEverythingAndIsIdempotent(t *testing.T) {
 			t.Errorf("%s still accepts connections after Close", a)
 		}
 	}
-	if _, err := New(ctx, WithBackend("nope")); err == nil || !strings.Contains(err.Error(), "valid backends are embedded") {
+	if _, err := New(ctx, WithBackend("nope")); err == nil || !strings.Contains(err.Error(), "valid backends are") || !strings.Contains(err.Error(), "embedded") {
 		t.Errorf("unknown backend: %v", err)
 	}
 	if _, err := l.Upstream(ctx, "late", upstream.Config{}); err == nil {
@@ -146,5 +147,17 @@ func TestStartTime(t *testing.T) {
 	}
 	if d := time.Since(t0); d > 20*time.Second {
 		t.Fatalf("lab start took %s", d)
+	}
+}
+
+func TestUpstreamRequiringClientCertsIsReady(t *testing.T) {
+	l := newLab(t)
+	up, err := l.Upstream(context.Background(), "mtls", upstream.Config{
+		TLSFlags: pki.ServerTLSFlags{Enabled: true, ClientAuth: pki.ClientAuthRequire}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Control.Stats(context.Background()); err != nil {
+		t.Fatalf("control API of an mTLS upstream: %v", err)
 	}
 }

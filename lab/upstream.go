@@ -65,10 +65,18 @@ func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, ex
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{
-		// The control API is the lab's own channel, not the system under test.
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-	}}
+	// The control API is the lab's own channel, not the system under test:
+	// it skips certificate checks, and presents the lab's client certificate
+	// to an upstream that requires one (--client-auth require).
+	tc := &tls.Config{InsecureSkipVerify: true}
+	if crt, key := InfoValue(svc, "client-cert"), InfoValue(svc, "client-key"); crt != "" {
+		pair, err := tls.LoadX509KeyPair(crt, key)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: the lab's client certificate: %w", name, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	l.onClose("upstream control client "+name, func() error { hc.CloseIdleConnections(); return nil })
 	up := &Upstream{Name: name, Service: svc, scheme: u.Scheme, direct: svc.URL(),
 		Control: &upstream.Client{Base: svc.URL(), HTTP: hc}}

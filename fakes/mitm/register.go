@@ -3,7 +3,6 @@ package mitm
 import (
 	"context"
 	"flag"
-	"os"
 	"strings"
 
 	"github.com/chaoslab/chaoslab/fakes"
@@ -24,7 +23,7 @@ func init() {
 				}
 				// Standalone, the connection log is the trainee's view of
 				// what the proxy did: print it.
-				c.LogWriter = os.Stderr
+				c.LogWriter = fakes.Stderr(ctx) // the CLI: the process stderr; embedded: the lab buffer
 				return Start(ctx, c)
 			}
 		},
