@@ -53,6 +53,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/
 	$(GO) test -run '^$$' -bench . -count 1 ./load/
+	$(GO) test -run '^$$' -bench BenchmarkGateway -benchtime 1x -timeout 10m ./fakes/kong/
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/chaoslab ./cmd/chaoslab
