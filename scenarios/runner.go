@@ -84,6 +84,9 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 	}()
 
 	l, err := lab.New(ctx, lab.WithBackend(o.Backend), lab.WithDir(o.Dir))
+	if errors.Is(err, lab.ErrDockerUnavailable) {
+		s.Skip(err.Error()) // says what to run: never a silent pass
+	}
 	if err != nil {
 		s.Failf("starting the lab: %v", err)
 	}

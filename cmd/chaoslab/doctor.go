@@ -90,8 +90,14 @@ func tool(name, bin, why string) check {
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
+	cleanup := fs.Bool("cleanup", false, "also remove docker containers and networks left by dead chaoslab runs")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *cleanup {
+		if err := cleanupDocker(ctx, false, stdout); err != nil {
+			return err
+		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	failed := 0
