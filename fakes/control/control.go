@@ -72,3 +72,29 @@ func (c Client) Do(ctx context.Context, method, path string, in, out any) error 
 	}
 	return json.Unmarshal(b, out)
 }
+
+// Endpoint serves a fake's control document: GET answers state(); PUT
+// decodes S strictly, applies it (an error is a 400 naming the field) and
+// answers the new state. Other methods get 405.
+func Endpoint[S any](state func() any, apply func(S) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodPut:
+			var s S
+			if err := DecodeStrict(r.Body, &s); err != nil {
+				WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+				return
+			}
+			if err := apply(s); err != nil {
+				WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, PUT")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		WriteJSON(w, http.StatusOK, state())
+	}
+}

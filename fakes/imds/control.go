@@ -4,7 +4,6 @@ import (
 	"github.com/chaoslab/chaoslab/fakes/control"
 
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -94,26 +93,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodPut:
-		var st Settings
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&st); err != nil {
-			control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
-			return
-		}
-		if err := s.Apply(st); err != nil {
-			control.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-	default:
-		w.Header().Set("Allow", "GET, PUT")
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		return
-	}
-	control.WriteJSON(w, http.StatusOK, s.State())
+	control.Endpoint(func() any { return s.State() }, s.Apply)(w, r)
 }
 
 // Client drives a metadata service's control API, in-process or in a
