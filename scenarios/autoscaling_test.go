@@ -1,0 +1,265 @@
+package scenarios
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/load"
+	"github.com/chaoslab/chaoslab/reports"
+)
+
+// getTimed sends one GET and returns its latency and X-Upstream-Name.
+func getTimed(ctx context.Context, t *testing.T, url string) (time.Duration, string, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return time.Since(t0), "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	return time.Since(t0), resp.Header.Get("X-Upstream-Name"), nil
+}
+
+// concurrent sends n requests at once and returns their latencies.
+func concurrent(t *testing.T, url string, n int) []time.Duration {
+	t.Helper()
+	out := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, _, err := getTimed(context.Background(), t, url)
+			if err != nil {
+				t.Error(err)
+			}
+			out[i] = d
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
+
+// The replica model: Workers requests are served at once, the rest wait in
+// line, so n concurrent requests take about ceil(n/Workers) service times.
+// Only lower bounds on time are asserted (a sleep is never shorter); the
+// upper bound is an order of magnitude.
+func TestReplicaModelQueuesBeyondItsWorkers(t *testing.T) {
+	m := replicaModel{Workers: 2, Service: 40 * time.Millisecond, CPUCost: 5}
+	r, err := m.startReplica(context.Background(), "web-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !strings.HasPrefix(r.URL(), "http://127.0.0.1:") {
+		t.Fatalf("replica URL %s is not on loopback", r.URL())
+	}
+	if _, name, err := getTimed(context.Background(), t, r.URL()+"/"); err != nil || name != "web-0" {
+		t.Fatalf("X-Upstream-Name %q (err %v), want the pod's name", name, err)
+	}
+
+	within := maxOf(concurrent(t, r.URL()+"/", 2))
+	beyond := maxOf(concurrent(t, r.URL()+"/", 6)) // 3 rounds of 2
+	if within < m.Service {
+		t.Errorf("2 requests on 2 workers took %v, less than the %v service time", within, m.Service)
+	}
+	if beyond < 3*m.Service {
+		t.Errorf("6 requests on 2 workers: the last took %v, want >= 3 service times (%v): they did not queue", beyond, 3*m.Service)
+	}
+	if within > 10*m.Service {
+		t.Errorf("2 requests on 2 workers took %v: queued although a worker was free", within)
+	}
+	if got := m.Capacity(); got != 50 {
+		t.Errorf("Capacity = %v, want 2 / 40ms = 50 requests/s", got)
+	}
+	if got := m.Millicores(80); got != 250 {
+		t.Errorf("Millicores(80/s) = %v, want capacity 50/s × 5 = 250 (a saturated replica answers no faster)", got)
+	}
+}
+
+// A client that gives up leaves the line: it does not hold a worker.
+func TestReplicaModelClientGivesUp(t *testing.T) {
+	m := replicaModel{Workers: 1, Service: 150 * time.Millisecond}
+	r, err := m.startReplica(context.Background(), "web-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		_, _, _ = getTimed(context.Background(), t, r.URL()+"/")
+	}()
+	time.Sleep(20 * time.Millisecond) // let the first take the worker
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if _, _, err := getTimed(ctx, t, r.URL()+"/"); err == nil {
+		t.Error("a request waiting behind a busy worker answered within 20 ms")
+	}
+	cancel()
+	<-first
+	d, _, err := getTimed(context.Background(), t, r.URL()+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d > 10*m.Service {
+		t.Errorf("after the abandoned request, a lone request took %v: the abandoned one kept its place", d)
+	}
+}
+
+func TestReplicaModelRefusesNoWorkers(t *testing.T) {
+	if _, err := (replicaModel{Service: time.Millisecond}).startReplica(context.Background(), "x"); err == nil {
+		t.Error("a model without workers started")
+	}
+}
+
+func TestUntilPacerStopsOnFlag(t *testing.T) {
+	var stop atomic.Bool
+	p := untilPacer{Pacer: load.Constant(10), stop: &stop, why: "done"}
+	wait, ended := p.Pace(0, 0)
+	if ended {
+		t.Fatal("ended before the flag was set")
+	}
+	if wait != 100*time.Millisecond {
+		t.Errorf("first hit at 10/s after %v, want 100ms (the wrapped pacer's wait)", wait)
+	}
+	stop.Store(true)
+	if _, ended := p.Pace(time.Second, 10); !ended {
+		t.Error("did not end once the flag was set")
+	}
+	if got := p.String(); got != "constant 10/s until done" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+// Replica counts change in steps: the chart must not draw a ramp between
+// two samples.
+func TestStepSeries(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	var pts []reports.Point
+	pts = step(pts, t0, 1)
+	pts = step(pts, t0.Add(time.Second), 1) // unchanged: no point
+	pts = step(pts, t0.Add(2*time.Second), 4)
+	pts = holdUntil(pts, t0.Add(5*time.Second))
+	want := []reports.Point{{Time: t0, Value: 1}, {Time: t0.Add(2 * time.Second), Value: 1},
+		{Time: t0.Add(2 * time.Second), Value: 4}, {Time: t0.Add(5 * time.Second), Value: 4}}
+	if len(pts) != len(want) {
+		t.Fatalf("got %v, want %v", pts, want)
+	}
+	for i := range want {
+		if !pts[i].Time.Equal(want[i].Time) || pts[i].Value != want[i].Value {
+			t.Errorf("point %d: got %v, want %v", i, pts[i], want[i])
+		}
+	}
+}
+
+func kwokNode(name, ip string, port int32) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{annotationResourceMetricsPath: "/metrics/nodes/" + name + "/metrics/resource"}},
+		Status: corev1.NodeStatus{
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: port}},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}},
+		},
+	}
+}
+
+func TestResourceMetricsURL(t *testing.T) {
+	if u, ok := resourceMetricsURL(kwokNode("node-1", "127.0.0.1", 10250)); !ok || u != "https://127.0.0.1:10250/metrics/nodes/node-1/metrics/resource" {
+		t.Errorf("loopback kwok node: %q %v", u, ok)
+	}
+	if u, ok := resourceMetricsURL(kwokNode("node-1", "10.1.2.3", 10250)); ok {
+		t.Errorf("a node beyond loopback would be read: %q", u)
+	}
+	n := kwokNode("node-1", "127.0.0.1", 10250)
+	delete(n.Annotations, annotationResourceMetricsPath)
+	if _, ok := resourceMetricsURL(n); ok {
+		t.Error("a node without the metrics path annotation would be read")
+	}
+}
+
+// The kubelet clock reads every loopback node's resource metrics until
+// closed, and does nothing on a cluster with real kubelets.
+func TestKubeletClockReadsNodes(t *testing.T) {
+	var reads atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics/nodes/node-1/metrics/resource" {
+			reads.Add(1)
+		}
+		_, _ = io.WriteString(w, "node_cpu_usage_seconds_total 1\n")
+	}))
+	defer srv.Close()
+	port := int32(srv.Listener.Addr().(*net.TCPAddr).Port)
+	c := &cluster.Cluster{Provider: "kwok", Client: fake.NewClientset(kwokNode("node-1", "127.0.0.1", port))}
+
+	k := startKubeletClock(context.Background(), c, 10*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for reads.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads.Load(); n < 3 {
+		t.Fatalf("%d reads in 5 s at a 10 ms interval; errors %v", n, k.errs)
+	}
+	after := reads.Load()
+	time.Sleep(50 * time.Millisecond)
+	if reads.Load() != after {
+		t.Error("reads went on after Close")
+	}
+	if len(k.errs) > 0 {
+		t.Errorf("errors: %v", k.errs)
+	}
+
+	if k := startKubeletClock(context.Background(), &cluster.Cluster{Provider: "kind"}, time.Millisecond); k != nil {
+		t.Error("a kubelet clock started on a cluster with real kubelets")
+	}
+	var none *kubeletClock
+	if err := none.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBeText(t *testing.T) {
+	m := beText("<none>")
+	if ok, _ := m.Match("<none>"); !ok {
+		t.Error("equal texts do not match")
+	}
+	if ok, _ := m.Match("100m"); ok {
+		t.Error("different texts match")
+	}
+	if _, err := m.Match(3); err == nil {
+		t.Error("a non-string matched without an error")
+	}
+	if got := m.FailureMessage("100m"); got != `expected "<none>", got "100m"` {
+		t.Errorf("FailureMessage = %q", got)
+	}
+}
