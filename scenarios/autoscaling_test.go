@@ -263,3 +263,19 @@ func TestBeText(t *testing.T) {
 		t.Errorf("FailureMessage = %q", got)
 	}
 }
+
+// On a cluster whose pods are real (kind, existing) the family is skipped
+// with what to run instead, never silently passed.
+func TestAutoscalingSkipsWithoutKwok(t *testing.T) {
+	s := &S{Ctx: context.Background(), Cluster: &cluster.Cluster{Provider: "kind"}}
+	defer func() {
+		sk, ok := recover().(skip)
+		if !ok {
+			t.Fatal("startWorkload on a kind cluster did not skip")
+		}
+		if !strings.Contains(sk.reason, "CLUSTER=kwok") {
+			t.Errorf("skip reason %q does not say what to run", sk.reason)
+		}
+	}()
+	s.startWorkload(cluster.WorkloadSpec{Name: asWorkload}, webReplica)
+}
