@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -399,68 +398,6 @@ func servedBy(rs load.Results) string {
 		parts[i] = fmt.Sprintf("%s: %d", k, n[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// untilPacer paces like its Pacer until stop is set, then ends the attack
-// (vegeta sends nothing more and waits for the answers in flight): "keep the
-// spike on until the autoscaler has reacted", whenever that is.
-type untilPacer struct {
-	load.Pacer
-	stop *atomic.Bool
-	why  string
-}
-
-func (p untilPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
-	if p.stop.Load() {
-		return 0, true
-	}
-	// vegeta sends a hit after every wait it is given, so the wait cannot be
-	// shortened to check stop sooner: at the rates used here (>= 5/s) the
-	// attack ends within one interval.
-	return p.Pacer.Pace(elapsed, hits)
-}
-
-func (p untilPacer) String() string { return p.Pacer.String() + " until " + p.why }
-
-// loadWhile drives p at the Service while fn runs (fn waits for whatever the
-// phase is about: metrics, a rescale, a window), then ends the load, waits for
-// the answers in flight and records it in the current phase. until says what
-// fn waits for, for the report. The load lasts at most load.DefaultMaxDuration
-// (fn's own waits are shorter); if fn fails the scenario, the load still ends
-// before the failure goes on.
-func (x *asLab) loadWhile(s *S, name string, p load.Pacer, until string, fn func()) load.Results {
-	var stop atomic.Bool
-	type result struct {
-		rs  load.Results
-		err error
-	}
-	ch := make(chan result, 1)
-	t0 := time.Now()
-	pacer := untilPacer{Pacer: p, stop: &stop, why: until}
-	go func() {
-		rs, err := load.Run(s.Ctx, get(x.svc+"/"), pacer, load.DefaultMaxDuration)
-		ch <- result{rs, err}
-	}()
-	var r result
-	ended := false
-	end := func() {
-		if !ended {
-			ended = true
-			stop.Store(true)
-			r = <-ch
-		}
-	}
-	defer end()
-	fn()
-	end()
-	if r.err != nil && len(r.rs) == 0 {
-		s.failAt(fmt.Sprintf("load %s: %v", name, r.err), 1)
-	}
-	if err := s.Ctx.Err(); err != nil {
-		s.failAt(fmt.Sprintf("load %s interrupted: %v", name, err), 1)
-	}
-	s.RecordLoad(name, pacer.String(), t0, r.rs)
-	return r.rs
 }
 
 // kubectl is a kubectl command line against the lab's cluster and namespace.
