@@ -76,18 +76,19 @@ func (p *hpaScaleUp) Run(s *S) {
 		s.Expect(x.hpaCPU(s, h), "the HPA's CPU utilization: below the target").To(BeNumber("<", asCPUTarget, "%"))
 	})
 
-	var peak load.Results
-	s.Phase("fault", fmt.Sprintf("spike to %g requests/s (%.1fx one replica's %.0f/s) until 3 replicas are ready",
+	var (
+		spike  *spanLoad
+		t0     time.Time // the spike began
+		second time.Time // a second replica was ready
+	)
+	s.Phase("fault", fmt.Sprintf("spike to %g requests/s (%gx one replica's %.0f/s) until 3 replicas are ready",
 		asSpikeRate, asSpikeRate/webReplica.Capacity(), webReplica.Capacity()), func() {
 		s.Lab.Record("fault-applied", "load", fmt.Sprintf("spike %g requests/s", asSpikeRate))
-		t0 := time.Now()
-		var scaled time.Time
-		rs := x.loadWhile(s, "spike", load.Constant(asSpikeRate), "3 replicas are ready", func() {
-			scaled = x.eventually(s, "3 ready replicas serving", 40*time.Second, func() bool {
-				return x.obs.MaxReplicas(x.name) >= 3 && len(x.sim.Endpoints()) >= 3
-			})
+		t0 = time.Now()
+		spike = x.startLoad(s, "spike", load.Constant(asSpikeRate), "the scaled-out replicas have served it for 4 s")
+		scaled := x.eventually(s, "3 ready replicas serving", 40*time.Second, func() bool {
+			return x.obs.MaxReplicas(x.name) >= 3 && len(x.sim.Endpoints()) >= 3
 		})
-		s.Lab.Record("fault-removed", "load", fmt.Sprintf("spike %g requests/s", asSpikeRate))
 		s.Expect(scaled.Sub(t0).Seconds(), "time from the spike to 3 ready replicas (metrics-server resolution 10 s + HPA sync 1 s + pod start)").
 			To(BeNumber("<=", 30, "s"))
 		s.Expect(x.eventLines("SuccessfulRescale"), "the HPA's SuccessfulRescale event names CPU above target").
@@ -95,31 +96,38 @@ func (p *hpaScaleUp) Run(s *S) {
 		if ev := x.obs.Events("SuccessfulRescale"); len(ev) > 0 {
 			s.Measure("first SuccessfulRescale after the spike began", ev[0].At.Sub(t0).Seconds(), "s", ev[0].Message)
 		}
-
-		// The peak: what was sent while one replica carried the whole spike.
-		second, ok := x.firstReplicas(t0, func(r cluster.ReplicaSample) bool { return r.Ready >= 2 })
-		if !ok {
+		var ok bool
+		if second, ok = x.firstReplicas(t0, func(r cluster.ReplicaSample) bool { return r.Ready >= 2 }); !ok {
 			s.Failf("no second replica was ever ready although 3 were; %s", x.state())
 		}
-		peak = rs.Between(t0, second)
 		s.Measure("time on one replica after the spike began", second.Sub(t0).Seconds(), "s", "")
-		s.Measure("p95 at the peak on one replica", float64(peak.Quantile(0.95))/1e6, "ms", fmt.Sprintf("%d requests", len(peak)))
-		s.Expect(rs, "requests still succeed, slowly: the replica queues, it does not refuse").To(HaveSuccessShare(">=", 0.99))
-		s.Expect(peak, "one replica under the spike: latency far above its 50 ms service time").
+		// The answers back so far; the slowest of the peak are still queued.
+		s.Expect(spike.soFar().Between(t0, second), "one replica under the spike (answers so far): latency far above its 50 ms service time").
 			To(HaveLatencyQuantile(0.95, ">", 3*webReplica.Service))
 	})
 
-	s.Phase("recovery", fmt.Sprintf("the same %g requests/s spread over the new replicas", asSpikeRate), func() {
-		rs := s.Attack("scaled out", get(x.svc+"/"), load.Constant(asSpikeRate), 4*time.Second)
-		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
-		s.Expect(rs, "p95 after the scale-out against the peak on one replica").
+	s.Phase("recovery", fmt.Sprintf("the same %g requests/s: the new replicas take their share, the first one's queue drains", asSpikeRate), func() {
+		scaledOut := time.Now()
+		x.eventually(s, "the first replica's queue to drain (every answer of the last second within 150 ms)", 30*time.Second, func() bool {
+			return spike.drained(3 * webReplica.Service)
+		})
+		s.Measure("queue drained after the scale-out", time.Since(scaledOut).Seconds(), "s", "")
+		after := time.Now()
+		s.Sleep(4 * time.Second)
+		rs := spike.end(s)
+		s.Lab.Record("fault-removed", "load", fmt.Sprintf("spike %g requests/s", asSpikeRate))
+		peak, served := rs.Between(t0, second), rs.Between(after, time.Now())
+		s.Measure("p95 at the peak on one replica", float64(peak.Quantile(0.95))/1e6, "ms", fmt.Sprintf("%d requests sent before a second replica was ready", len(peak)))
+		s.Measure("p95 after the scale-out", float64(served.Quantile(0.95))/1e6, "ms", fmt.Sprintf("%d requests sent in the last 4 s", len(served)))
+		s.Expect(rs, "requests succeed throughout, slowly at the peak: the replica queues, it does not refuse").To(HaveSuccessShare(">=", 0.99))
+		s.Expect(served, "p95 after the scale-out against the peak on one replica").
 			To(HaveLatencyRatioTo("peak on one replica", peak, 0.95, "<", 0.5))
-		s.Expect(rs, "latency back near the 50 ms service time").To(HaveLatencyQuantile(0.95, "<", 3*webReplica.Service))
-		s.Expect(float64(distinctHeader(rs, "X-Upstream-Name")), "replicas answering (X-Upstream-Name)").To(BeNumber(">=", 3, "replicas"))
+		s.Expect(served, "latency back near the 50 ms service time").To(HaveLatencyQuantile(0.95, "<", 3*webReplica.Service))
+		s.Expect(distinctHeader(served, "X-Upstream-Name"), "replicas answering (X-Upstream-Name)").To(BeNumber(">=", 3, "replicas"))
 		s.Expect(x.specReplicas(s), "deployment replicas (API)").To(BeNumber(">=", 3, "replicas"))
 		h := x.hpa(s)
 		s.Expect(int(h.Status.CurrentReplicas), "the HPA's current replicas (API)").To(BeNumber(">=", 3, "replicas"))
-		s.Note("requests per replica after the scale-out: " + servedBy(rs))
+		s.Note("requests per replica after the scale-out: " + servedBy(served))
 		x.logKubectl(s, "describe", "hpa", x.name)
 	})
 }
