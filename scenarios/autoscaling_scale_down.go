@@ -109,6 +109,11 @@ func (p *hpaScaleDown) Run(s *S) {
 			To(BeNumber("<=", (W + 22*time.Second).Seconds(), "s"))
 		s.Expect(x.eventLines("SuccessfulRescale"), "the HPA's event").To(HaveLogLines("reason: All metrics below target", ">=", 1))
 		s.Expect(x.specReplicas(s), "deployment replicas (API)").To(BeNumber("<", asScaleDownMax, "replicas"))
+		x.eventually(s, "the removed pods to be gone", 15*time.Second, func() bool {
+			d := x.deployment(s)
+			return d.Status.ReadyReplicas == *d.Spec.Replicas && len(x.sim.Endpoints()) == int(*d.Spec.Replicas)
+		})
+		s.Expect(x.podPhases(s), "pods (API)").To(beText(fmt.Sprintf("Running: %d", x.specReplicas(s))))
 		x.logKubectl(s, "describe", "hpa", x.name)
 	})
 }
