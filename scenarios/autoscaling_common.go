@@ -165,6 +165,9 @@ func (x *asLab) hpaCPU(s *S, h *autoscalingv2.HorizontalPodAutoscaler) float64 {
 // state describes the Deployment and HPA as last observed, for failures.
 func (x *asLab) state() string {
 	var b strings.Builder
+	if x.obs == nil {
+		return "(no cluster observed)"
+	}
 	if rs := x.obs.Replicas(x.name); len(rs) > 0 {
 		l := rs[len(rs)-1]
 		fmt.Fprintf(&b, "deployment %s: %d desired, %d ready", x.name, l.Desired, l.Ready)

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/load"
 	"github.com/chaoslab/chaoslab/reports"
@@ -278,4 +279,80 @@ func TestAutoscalingSkipsWithoutKwok(t *testing.T) {
 		}
 	}()
 	s.startWorkload(cluster.WorkloadSpec{Name: asWorkload}, webReplica)
+}
+
+// spanPlay overloads one replica for half a second, then sends a trickle
+// across a second phase until the replica's queue has drained; failMidway
+// fails the scenario with the load still on instead.
+type spanPlay struct {
+	x          *asLab
+	failMidway bool
+	drainedIn  *time.Duration
+}
+
+func (p *spanPlay) Setup(s *S) {
+	m := replicaModel{Workers: 1, Service: 20 * time.Millisecond} // 50 requests/s
+	r, err := m.startReplica(s.Ctx, "web-0")
+	s.Must(err, "replica")
+	s.Lab.OnClose("replica", r.Close)
+	p.x = &asLab{svc: r.URL()}
+}
+
+func (p *spanPlay) Run(s *S) {
+	var l *spanLoad
+	s.Phase("fault", "overload", func() {
+		l = p.x.startLoad(s, "spike", load.Steps(load.Step{For: 500 * time.Millisecond, Rate: 100}, load.Step{Rate: 10}), "drained")
+		s.Eventually("answers", 5*time.Second, 10*time.Millisecond, func() error {
+			if len(l.soFar()) == 0 {
+				return context.DeadlineExceeded
+			}
+			return nil
+		})
+		if p.failMidway {
+			s.Failf("failing with the spike on")
+		}
+		s.Sleep(600 * time.Millisecond) // through the overload: a queue has built
+	})
+	s.Phase("recovery", "the queue drains", func() {
+		t0 := time.Now()
+		p.x.eventually(s, "drained", 10*time.Second, func() bool { return l.drained(3 * 20 * time.Millisecond) })
+		*p.drainedIn = time.Since(t0)
+		rs := l.end(s)
+		s.Expect(rs, "the spike queued").To(HaveLatencyQuantile(0.99, ">", 100*time.Millisecond))
+	})
+}
+
+func TestSpanLoadAcrossPhases(t *testing.T) {
+	var drainedIn time.Duration
+	res := Execute(context.Background(), Scenario{ID: "t/span", Symptom: "x", New: func() Play { return &spanPlay{drainedIn: &drainedIn} }},
+		Options{Dir: t.TempDir()})
+	if res.Verdict != reports.Passed {
+		t.Fatalf("%s: %s at %s", res.Verdict, res.Reason, res.Location)
+	}
+	fault, recovery := res.Phases[1], res.Phases[2]
+	if len(fault.Loads) != 0 || len(recovery.Loads) != 1 {
+		t.Fatalf("the load should be recorded once, where it ended: fault %d, recovery %d loads", len(fault.Loads), len(recovery.Loads))
+	}
+	// 0.5 s at twice the capacity queued about 25 requests (0.5 s of work):
+	// slow answers keep arriving for a while after the overload.
+	if l := recovery.Loads[0]; l.Requests < 40 || l.Outcomes["200"] != l.Requests {
+		t.Errorf("spike load: %d requests, outcomes %v", l.Requests, l.Outcomes)
+	}
+	// Queued answers arrive until about 1.1 s after the start and must then
+	// age out of the last second: drained cannot hold before ~2 s, 1.4 s
+	// after the recovery phase began.
+	if drainedIn < 500*time.Millisecond {
+		t.Errorf("drained %v after the overload: too soon for a queue of about 25 requests", drainedIn)
+	}
+}
+
+// A failure with the load on stops it before the lab closes: no attack and
+// no vegeta worker outlives the scenario (goleak in TestMain).
+func TestSpanLoadStopsOnFailure(t *testing.T) {
+	var drainedIn time.Duration
+	res := Execute(context.Background(), Scenario{ID: "t/span-fail", Symptom: "x", New: func() Play { return &spanPlay{failMidway: true, drainedIn: &drainedIn} }},
+		Options{Dir: t.TempDir()})
+	if res.Verdict != reports.Failed || !strings.Contains(res.Reason, "failing with the spike on") {
+		t.Fatalf("%s: %s", res.Verdict, res.Reason)
+	}
 }
