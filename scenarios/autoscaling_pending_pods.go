@@ -101,6 +101,7 @@ func (p *pendingPods) Run(s *S) {
 		s.Expect(soFar, "the one replica carries the spike (answers so far): latency far above its 50 ms service time").
 			To(HaveLatencyQuantile(0.95, ">", 3*webReplica.Service))
 		x.logKubectl(s, "get", "pods", "-o", "wide")
+		x.logKubectl(s, "get", "events", "--field-selector", "reason=FailedScheduling")
 	})
 
 	s.Phase("fix", "add node-2 (4 CPUs), under the same spike: what the cluster autoscaler would do", func() {

@@ -95,6 +95,7 @@ func (p *hpaUnknownTarget) Run(s *S) {
 		_, top := x.topPods(s)
 		s.Expect(float64(top), "kubectl top pods: the pod's CPU the HPA cannot turn into a utilization").
 			To(BeNumber(">=", 2*asCPUTarget, "m"))
+		x.logKubectl(s, "top", "pods")
 		s.Measure("replicas a 100m request would have asked for", float64(cluster.DesiredReplicas(1, float64(top), asCPUTarget, 1, 8)),
 			"replicas", fmt.Sprintf("ceil(1 × %dm/100m / %d%%)", top, asCPUTarget))
 		s.Expect(int(x.maxDesiredSince(created)), "deployment replicas since the HPA was created (never changed)").To(BeNumber("==", 1, "replicas"))
