@@ -144,9 +144,7 @@ func TestDockerGatewayProxiesToUpstream(t *testing.T) {
 	if code, _, _ := get(t, g.ProxyURL()+"/v2/orders"); code != 200 {
 		t.Fatalf("after reload: %d", code)
 	}
-	if len(g.AccessLog()) == 0 {
-		t.Fatalf("no access log lines from the gateway container")
-	}
+	waitAccessLog(t, g)
 }
 
 // The real-Kong path, end to end, with a stand-in image (testdata/kongshim:
@@ -188,7 +186,17 @@ func TestDockerKongImagePathWithStandIn(t *testing.T) {
 	if code, _, _ := get(t, g.AdminURL()+"/status"); code != 200 {
 		t.Fatalf("admin /status: %d", code)
 	}
-	if len(g.AccessLog()) == 0 {
-		t.Fatal("no access log from the Kong container's stdout")
+	waitAccessLog(t, g)
+}
+
+// waitAccessLog waits (bounded) for the gateway's first access-log line: a
+// container's log stream arrives asynchronously, after the response.
+func waitAccessLog(t *testing.T, g *Gateway) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(g.AccessLog()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no access log from the gateway container's stdout within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
