@@ -24,7 +24,7 @@ func init() {
 				}),
 				extra: func(s *S, x *gwFailure, rs load.Results) {
 					s.Expect(rs, "not Kong's own 500 body").To(HaveBodyShare("An unexpected error occurred", "==", 0))
-					acc := x.gw.AccessLog()
+					acc := settled(x.gw.AccessLog)
 					s.Log("gateway access log", acc)
 					s.Expect(acc, "access log: status 500 from upstream_status 500").
 						To(HaveLogLines(`upstream_status: "500"`, ">=", len(rs)*9/10))

@@ -55,8 +55,23 @@ func (s *S) reload(g *lab.Gateway, kongYAML string) {
 // attachLogs puts the gateway's error-log lines written since n into the
 // report, and returns them for assertions.
 func (s *S) gatewayErrors(g *lab.Gateway, since int) []string {
-	lines := g.ErrorLogSince(since)
+	lines := settled(func() []string { return g.ErrorLogSince(since) })
 	s.Log("gateway error log", lines)
+	return lines
+}
+
+// settled reads a log until it stops growing (bounded at 2 s): a gateway in
+// a container delivers its log lines asynchronously, after the responses.
+func settled(read func() []string) []string {
+	lines := read()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		next := read()
+		if len(next) == len(lines) {
+			return next
+		}
+		lines = next
+	}
 	return lines
 }
 
