@@ -16,6 +16,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Server is a running fake. It is ready (listening and serving) when the
@@ -105,4 +106,22 @@ func Stderr(ctx context.Context) io.Writer {
 		return o.stderr
 	}
 	return io.Discard
+}
+
+// Hold waits d before a fake answers, unless the request's context ends or
+// the fake closes (stop). It reports whether the request should still be
+// answered: a slow fake must never keep Close waiting for its delays.
+func Hold(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-stop:
+	}
+	return false
 }

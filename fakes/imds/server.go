@@ -8,6 +8,8 @@
 package imds
 
 import (
+	"github.com/chaoslab/chaoslab/fakes"
+
 	"context"
 	"errors"
 	"fmt"
@@ -277,19 +279,5 @@ func (s *Server) answered(c *Call, status int) {
 	s.mu.Unlock()
 }
 
-// wait holds a request for d, or until the client or the service goes away.
-// It reports whether the request should still be answered.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
-}
+// wait holds a request for d unless the client goes away or the server closes.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool { return fakes.Hold(ctx, s.done, d) }

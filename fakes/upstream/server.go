@@ -5,6 +5,8 @@
 package upstream
 
 import (
+	"github.com/chaoslab/chaoslab/fakes"
+
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -263,22 +265,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, r, status, b)
 }
 
-// wait sleeps d unless the client goes away or the server closes.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
-	}
-}
+// wait holds a request for d unless the client goes away or the server closes.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool { return fakes.Hold(ctx, s.done, d) }
 
 func (s *Server) misbehave(w http.ResponseWriter, m Mode) {
 	hj, ok := w.(http.Hijacker)
