@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // The Admin API subset a trainee or scenario needs in DB-less mode: what
@@ -32,7 +34,7 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
-	b := mustJSON(body)
+	b := config.KongJSON(body)
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	w.Write(b)
@@ -75,7 +77,7 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 		case http.MethodPost:
 			return g.postConfig(r)
 		case http.MethodGet:
-			return http.StatusOK, jsonObj{"config": string(rt.cfg.raw)}
+			return http.StatusOK, jsonObj{"config": string(rt.cfg.Raw())}
 		}
 		return notAllowed()
 	}
@@ -99,13 +101,13 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 	cfg := rt.cfg
 	switch parts[0] {
 	case "services":
-		return entityEndpoint(parts, cfg.Services, func(s *Service) bool { return len(parts) > 1 && (s.ID == parts[1] || s.Name == parts[1]) }, g.serviceJSON)
+		return entityEndpoint(parts, cfg.Services, func(s *config.Service) bool { return len(parts) > 1 && (s.ID == parts[1] || s.Name == parts[1]) }, g.serviceJSON)
 	case "routes":
-		return entityEndpoint(parts, cfg.Routes, func(x *Route) bool { return len(parts) > 1 && (x.ID == parts[1] || x.Name == parts[1]) }, g.routeJSON)
+		return entityEndpoint(parts, cfg.Routes, func(x *config.Route) bool { return len(parts) > 1 && (x.ID == parts[1] || x.Name == parts[1]) }, g.routeJSON)
 	case "consumers":
-		return entityEndpoint(parts, cfg.Consumers, func(c *Consumer) bool { return len(parts) > 1 && (c.ID == parts[1] || c.Username == parts[1]) }, consumerJSON)
+		return entityEndpoint(parts, cfg.Consumers, func(c *config.Consumer) bool { return len(parts) > 1 && (c.ID == parts[1] || c.Username == parts[1]) }, consumerJSON)
 	case "plugins":
-		return entityEndpoint(parts, cfg.Plugins, func(p *Plugin) bool { return len(parts) > 1 && p.ID == parts[1] }, pluginJSON)
+		return entityEndpoint(parts, cfg.Plugins, func(p *config.Plugin) bool { return len(parts) > 1 && p.ID == parts[1] }, pluginJSON)
 	case "upstreams":
 		return g.upstreamEndpoint(rt, parts, r)
 	}
@@ -132,7 +134,7 @@ func entityEndpoint[T any](parts []string, all []T, is func(T) bool, render func
 
 func (g *Gateway) created() int64 { return g.startedAt.Unix() }
 
-func (g *Gateway) serviceJSON(s *Service) jsonObj {
+func (g *Gateway) serviceJSON(s *config.Service) jsonObj {
 	var path any
 	if s.Path != "" {
 		path = s.Path
@@ -153,7 +155,7 @@ func nullable(s string) any {
 	return s
 }
 
-func (g *Gateway) routeJSON(r *Route) jsonObj {
+func (g *Gateway) routeJSON(r *config.Route) jsonObj {
 	var headers any
 	if len(r.Headers) > 0 {
 		headers = r.Headers
@@ -167,11 +169,11 @@ func (g *Gateway) routeJSON(r *Route) jsonObj {
 	}
 }
 
-func consumerJSON(c *Consumer) jsonObj {
+func consumerJSON(c *config.Consumer) jsonObj {
 	return jsonObj{"id": c.ID, "username": nullable(c.Username), "custom_id": nullable(c.CustomID), "tags": orNull(c.Tags)}
 }
 
-func pluginJSON(p *Plugin) jsonObj {
+func pluginJSON(p *config.Plugin) jsonObj {
 	ref := func(id string) any {
 		if id == "" {
 			return nil
@@ -197,7 +199,7 @@ func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Reque
 		}
 		return http.StatusOK, list(data)
 	}
-	var up *Upstream
+	var up *config.Upstream
 	for _, u := range rt.cfg.Upstreams {
 		if u.ID == parts[1] || u.Name == parts[1] {
 			up = u
@@ -221,7 +223,7 @@ func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Reque
 	return notFound()
 }
 
-func upstreamJSON(u *Upstream) jsonObj {
+func upstreamJSON(u *config.Upstream) jsonObj {
 	hc := u.Healthchecks
 	return jsonObj{
 		"id": u.ID, "name": u.Name, "algorithm": u.Algorithm, "slots": u.Slots, "host_header": nullable(u.HostHeader),
@@ -244,7 +246,7 @@ func upstreamJSON(u *Upstream) jsonObj {
 }
 
 // healthJSON is Kong's GET /upstreams/{name}/health answer.
-func (g *Gateway) healthJSON(rt *liveConfig, up *Upstream, balancerHealth bool) jsonObj {
+func (g *Gateway) healthJSON(rt *liveConfig, up *config.Upstream, balancerHealth bool) jsonObj {
 	b := rt.upstreams[up.Name]
 	th := b.health()
 	total, avail := 0, 0
@@ -286,10 +288,10 @@ func (g *Gateway) healthJSON(rt *liveConfig, up *Upstream, balancerHealth bool) 
 }
 
 func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
-	names := supportedPluginNames()
+	names := config.SupportedPlugins()
 	avail := jsonObj{}
 	for _, n := range names {
-		avail[n] = jsonObj{"version": Version, "priority": pluginDefs[n].priority}
+		avail[n] = jsonObj{"version": version, "priority": config.PluginPriority(n)}
 	}
 	enabled := map[string]bool{}
 	for _, p := range rt.cfg.Plugins {
@@ -302,7 +304,7 @@ func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
 	sort.Strings(inCluster)
 	host, _ := os.Hostname()
 	return jsonObj{
-		"version": Version, "edition": "community", "tagline": "Welcome to kong", "hostname": host,
+		"version": version, "edition": "community", "tagline": "Welcome to kong", "hostname": host,
 		"node_id": g.nodeID, "lua_version": "LuaJIT 2.1.0-20231117 (chaoslab emulation)",
 		"pids":    jsonObj{"master": os.Getpid(), "workers": []int{os.Getpid()}},
 		"timers":  jsonObj{"running": 0, "pending": 0},
@@ -344,9 +346,9 @@ func (g *Gateway) postConfig(r *http.Request) (int, any) {
 	if err != nil || len(strings.TrimSpace(string(raw))) == 0 {
 		return http.StatusBadRequest, jsonObj{"message": "expected a declarative configuration"}
 	}
-	cfg, err := ParseConfig(raw)
+	cfg, err := config.Parse(raw)
 	if err != nil {
-		ce := err.(*ConfigError)
+		ce := err.(*config.Error)
 		flatten := r.URL.Query().Get("flatten_errors")
 		var body any
 		json.Unmarshal(ce.KongBody(flatten == "1" || flatten == "true"), &body)
@@ -389,7 +391,7 @@ func readConfigBody(r *http.Request) ([]byte, error) {
 }
 
 // entitiesJSON is POST /config's 201 body: the loaded entities by type and id.
-func entitiesJSON(g *Gateway, cfg *Config) jsonObj {
+func entitiesJSON(g *Gateway, cfg *config.Config) jsonObj {
 	byID := func(n int, f func(i int) (string, jsonObj)) jsonObj {
 		m := jsonObj{}
 		for i := 0; i < n; i++ {

@@ -8,6 +8,8 @@ import (
 	"mime/multipart"
 	"strings"
 	"testing"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 func TestReloadKeepsOldConfigOnError(t *testing.T) {
@@ -16,15 +18,15 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 	if e := decodeEcho(t, get(t, g.ProxyURL()+"/api").body); e.Path != "/a" {
 		t.Fatalf("before reload: %q", e.Path)
 	}
-	err := g.Reload(context.Background(), []byte(serviceConfig(b.URL+"/b", "read_timeout: soon")))
-	var ce *ConfigError
+	err := g.reload(context.Background(), []byte(serviceConfig(b.URL+"/b", "read_timeout: soon")))
+	var ce *config.Error
 	if !errors.As(err, &ce) || ce.Errors[0].Path != "services[0].read_timeout" {
 		t.Fatalf("Reload err = %v", err)
 	}
 	if e := decodeEcho(t, get(t, g.ProxyURL()+"/api").body); e.Path != "/a" {
 		t.Fatalf("after failed reload: %q, want the old config", e.Path)
 	}
-	if err := g.Reload(context.Background(), []byte(serviceConfig(b.URL+"/b", ""))); err != nil {
+	if err := g.reload(context.Background(), []byte(serviceConfig(b.URL+"/b", ""))); err != nil {
 		t.Fatal(err)
 	}
 	if e := decodeEcho(t, get(t, g.ProxyURL()+"/api").body); e.Path != "/b" {
@@ -111,7 +113,7 @@ func TestAdminReadEndpoints(t *testing.T) {
 		t.Errorf("GET /routes: %s", res.body)
 	}
 	res = get(t, g.AdminURL()+"/status")
-	if res.status != 200 || !strings.Contains(res.body, `"configuration_hash":"`+g.Config().Hash+`"`) || !strings.Contains(res.body, `"reachable":true`) {
+	if res.status != 200 || !strings.Contains(res.body, `"configuration_hash":"`+g.current().Hash+`"`) || !strings.Contains(res.body, `"reachable":true`) {
 		t.Errorf("GET /status: %s", res.body)
 	}
 	if res := get(t, g.AdminURL()+"/nothing"); res.status != 404 || res.body != `{"message":"Not found"}` {

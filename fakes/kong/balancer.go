@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // balancer is an upstream entity at run time: weighted round robin over
@@ -13,7 +15,7 @@ import (
 // picks like Kong's ring of slots), plus the health state that active and
 // passive checks update.
 type balancer struct {
-	up  *Upstream
+	up  *config.Upstream
 	res *cachingResolver
 
 	mu      sync.Mutex
@@ -25,7 +27,7 @@ type balancer struct {
 }
 
 type targetState struct {
-	t    *Target
+	t    *config.Target
 	addr atomic.Value // last resolved "ip:port" (string)
 
 	// guarded by balancer.mu
@@ -41,7 +43,7 @@ type targetState struct {
 	changed chan struct{} // health flipped: active checker re-plans its interval
 }
 
-func newBalancer(up *Upstream, res *cachingResolver) *balancer {
+func newBalancer(up *config.Upstream, res *cachingResolver) *balancer {
 	b := &balancer{up: up, res: res}
 	for _, t := range up.Targets {
 		b.targets = append(b.targets, &targetState{t: t, healthy: true, changed: make(chan struct{}, 1)})
@@ -222,8 +224,8 @@ func (b *balancer) report(ts *targetState, src healthSource, o healthOutcome) {
 	}
 }
 
-// TargetHealth is one target's state for the Admin API.
-type TargetHealth struct {
+// targetHealth is one target's state for the Admin API.
+type targetHealth struct {
 	Target string
 	Host   string
 	Port   int
@@ -232,10 +234,10 @@ type TargetHealth struct {
 	Health string // HEALTHY, UNHEALTHY, DNS_ERROR, HEALTHCHECKS_OFF
 }
 
-func (b *balancer) health() []TargetHealth {
+func (b *balancer) health() []targetHealth {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]TargetHealth, 0, len(b.targets))
+	out := make([]targetHealth, 0, len(b.targets))
 	for _, ts := range b.targets {
 		h := "HEALTHY"
 		switch {
@@ -247,7 +249,7 @@ func (b *balancer) health() []TargetHealth {
 			h = "UNHEALTHY"
 		}
 		addr, _ := ts.addr.Load().(string)
-		out = append(out, TargetHealth{Target: ts.t.Target, Host: ts.t.Host, Port: ts.t.Port, Weight: ts.t.Weight, Addr: addr, Health: h})
+		out = append(out, targetHealth{Target: ts.t.Target, Host: ts.t.Host, Port: ts.t.Port, Weight: ts.t.Weight, Addr: addr, Health: h})
 	}
 	return out
 }

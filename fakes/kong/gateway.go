@@ -19,6 +19,13 @@
 // round robin (least-connections and the hashing ones are accepted and
 // balanced round robin). Status lines carry Go's reason phrases ("504
 // Gateway Timeout"), not nginx's ("504 Gateway Time-out").
+//
+// Where things are, by file name: kong.yml loading and validation (entities,
+// defaults, Kong's field errors, each plugin's config schema) is the package
+// internal/config; gateway*.go start, reload and log; proxy*.go route,
+// connect, retry and answer like nginx/Kong; balancer*.go are upstreams,
+// health checks and name resolution; plugin_<name>.go is one plugin at run
+// time; admin*.go the Admin API; register.go the CLI flags.
 package kong
 
 import (
@@ -30,6 +37,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // Options configures a gateway.
@@ -38,10 +47,10 @@ type Options struct {
 	ProxyListen, AdminListen string
 	// Config is the declarative configuration (kong.yml, YAML or JSON).
 	Config []byte
-	// Resolver resolves service and target host names other than IP
-	// literals and localhost. Default: a StaticResolver that fails every
+	// resolver resolves service and target host names other than IP
+	// literals and localhost. Default: a staticResolver that fails every
 	// name. The emulation never uses the system resolver.
-	Resolver Resolver
+	resolver hostResolver
 	// ErrorLog and AccessLog receive every log line as written (the CLI
 	// passes stderr and stdout, like KONG_PROXY_ERROR_LOG=/dev/stderr).
 	ErrorLog, AccessLog io.Writer
@@ -84,7 +93,7 @@ type connIDKey struct{}
 // Start validates the configuration, binds both listeners and serves. The
 // gateway is ready when Start returns.
 func Start(ctx context.Context, o Options) (*Gateway, error) {
-	cfg, err := ParseConfig(o.Config)
+	cfg, err := config.Parse(o.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +105,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		opts:      o,
-		resolver:  newCachingResolver(o.Resolver),
+		resolver:  newCachingResolver(o.resolver),
 		errLog:    newErrorLog(o.ErrorLog),
 		accLog:    &accessLog{sink: o.AccessLog},
 		nodeID:    newUUID(),
@@ -162,14 +171,14 @@ func (g *Gateway) URL() string { return g.proxyURL }
 // Info is the CLI's extra line (fakes.Server).
 func (g *Gateway) Info() []string { return []string{"admin: " + g.adminURL} }
 
-// Config is the configuration being served.
-func (g *Gateway) Config() *Config { return g.rt.Load().cfg }
+// current is the configuration being served.
+func (g *Gateway) current() *config.Config { return g.rt.Load().cfg }
 
-// Reload replaces the configuration like Admin API POST /config. On a
+// reload replaces the configuration like Admin API POST /config. On a
 // validation error it keeps serving the old configuration and returns the
-// *ConfigError.
-func (g *Gateway) Reload(ctx context.Context, config []byte) error {
-	cfg, err := ParseConfig(config)
+// *config.Error.
+func (g *Gateway) reload(ctx context.Context, kongYML []byte) error {
+	cfg, err := config.Parse(kongYML)
 	if err != nil {
 		return err
 	}
@@ -177,7 +186,7 @@ func (g *Gateway) Reload(ctx context.Context, config []byte) error {
 	return nil
 }
 
-func (g *Gateway) swap(cfg *Config) {
+func (g *Gateway) swap(cfg *config.Config) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	if g.ctx.Err() != nil {
@@ -189,14 +198,14 @@ func (g *Gateway) swap(cfg *Config) {
 	old.stop()
 }
 
-// ErrorLog returns the nginx-format error.log lines so far.
-func (g *Gateway) ErrorLog() []string { return g.errLog.snapshot() }
+// errorLines returns the nginx-format error.log lines so far.
+func (g *Gateway) errorLines() []string { return g.errLog.snapshot() }
 
-// AccessLog returns the access log entries so far.
-func (g *Gateway) AccessLog() []AccessEntry { return g.accLog.snapshot() }
+// accessEntries returns the access log entries so far.
+func (g *Gateway) accessEntries() []accessEntry { return g.accLog.snapshot() }
 
-// UpstreamHealth is what GET /upstreams/{name}/health reports.
-func (g *Gateway) UpstreamHealth(name string) ([]TargetHealth, bool) {
+// upstreamHealth is what GET /upstreams/{name}/health reports.
+func (g *Gateway) upstreamHealth(name string) ([]targetHealth, bool) {
 	b := g.rt.Load().upstreams[name]
 	if b == nil {
 		return nil, false

@@ -249,7 +249,7 @@ func indent(s string, n int) string {
 }
 
 func lastErrorLine(g *Gateway) string {
-	l := g.ErrorLog()
+	l := g.errorLines()
 	if len(l) == 0 {
 		return ""
 	}

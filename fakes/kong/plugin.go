@@ -2,7 +2,6 @@ package kong
 
 import (
 	"net/http"
-	"sort"
 )
 
 // plugin is one configured plugin instance at run time. access runs in
@@ -18,43 +17,8 @@ type headerFilter interface {
 	headerFilter(c *reqCtx, h http.Header)
 }
 
-// pluginDef is one supported plugin: Kong's priority, its config parser
-// (reporting Kong-style field errors) and its constructor.
-type pluginDef struct {
-	priority int
-	parse    func(o *obj) any
-	build    func(cfg any) plugin
-}
+// builders are the plugins the emulation runs, one file each; their config
+// schema (priority, defaults, Kong-style field errors) is in internal/config.
+var builders = map[string]func(cfg any) plugin{}
 
-// pluginDefs are the plugins the emulation implements, one file each.
-var pluginDefs = map[string]pluginDef{}
-
-func registerPlugin(name string, d pluginDef) { pluginDefs[name] = d }
-
-func supportedPluginNames() []string {
-	out := make([]string, 0, len(pluginDefs))
-	for n := range pluginDefs {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// bundledPlugins are Kong 3.9's bundled plugins: naming one the emulation
-// lacks gets a clear "not supported" instead of Kong's "not enabled".
-var bundledPlugins = map[string]bool{}
-
-func init() {
-	for _, n := range []string{
-		"acl", "acme", "ai-azure-content-safety", "ai-prompt-decorator", "ai-prompt-guard", "ai-prompt-template",
-		"ai-proxy", "ai-request-transformer", "ai-response-transformer", "aws-lambda", "azure-functions",
-		"basic-auth", "bot-detection", "correlation-id", "cors", "datadog", "file-log", "grpc-gateway",
-		"grpc-web", "hmac-auth", "http-log", "ip-restriction", "jwt", "key-auth", "ldap-auth", "loggly",
-		"oauth2", "opentelemetry", "post-function", "pre-function", "prometheus", "proxy-cache",
-		"rate-limiting", "redirect", "request-size-limiting", "request-termination", "request-transformer",
-		"response-ratelimiting", "response-transformer", "session", "standard-webhooks", "statsd", "syslog",
-		"tcp-log", "udp-log", "zipkin",
-	} {
-		bundledPlugins[n] = true
-	}
-}
+func registerPlugin(name string, build func(cfg any) plugin) { builders[name] = build }

@@ -6,31 +6,18 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
-// CorrelationIDConfig is correlation-id's config (Kong 3.9 defaults).
-type CorrelationIDConfig struct {
-	HeaderName     string `json:"header_name"`
-	Generator      string `json:"generator"` // uuid, uuid#counter, tracker
-	EchoDownstream bool   `json:"echo_downstream"`
-}
-
 func init() {
-	registerPlugin("correlation-id", pluginDef{priority: 100001, parse: parseCorrelationID, build: func(c any) plugin {
-		return &correlationID{c: c.(*CorrelationIDConfig), worker: uuid.NewString()}
-	}})
-}
-
-func parseCorrelationID(o *obj) any {
-	return &CorrelationIDConfig{
-		HeaderName:     o.str("header_name", "Kong-Request-ID"),
-		Generator:      o.strOneOf("generator", "uuid#counter", "uuid", "uuid#counter", "tracker"),
-		EchoDownstream: o.boolean("echo_downstream", false),
-	}
+	registerPlugin("correlation-id", func(c any) plugin {
+		return &correlationID{c: c.(*config.CorrelationIDConfig), worker: uuid.NewString()}
+	})
 }
 
 type correlationID struct {
-	c       *CorrelationIDConfig
+	c       *config.CorrelationIDConfig
 	worker  string
 	counter atomic.Uint64
 }

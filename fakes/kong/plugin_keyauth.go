@@ -3,42 +3,15 @@ package kong
 import (
 	"net/http"
 	"strings"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
-// KeyAuthConfig is key-auth's config (Kong 3.9 defaults).
-type KeyAuthConfig struct {
-	KeyNames        []string `json:"key_names"`
-	HideCredentials bool     `json:"hide_credentials"`
-	Anonymous       string   `json:"anonymous"`
-	KeyInHeader     bool     `json:"key_in_header"`
-	KeyInQuery      bool     `json:"key_in_query"`
-	KeyInBody       bool     `json:"key_in_body"`
-	RunOnPreflight  bool     `json:"run_on_preflight"`
-	Realm           string   `json:"realm"`
-}
-
 func init() {
-	registerPlugin("key-auth", pluginDef{priority: 1250, parse: parseKeyAuth, build: func(c any) plugin { return &keyAuth{c.(*KeyAuthConfig)} }})
+	registerPlugin("key-auth", func(c any) plugin { return &keyAuth{c.(*config.KeyAuthConfig)} })
 }
 
-func parseKeyAuth(o *obj) any {
-	c := &KeyAuthConfig{
-		KeyNames:        o.strings("key_names", "an array", []string{"apikey"}),
-		HideCredentials: o.boolean("hide_credentials", false),
-		Anonymous:       o.str("anonymous", ""),
-		KeyInHeader:     o.boolean("key_in_header", true),
-		KeyInQuery:      o.boolean("key_in_query", true),
-		KeyInBody:       o.boolean("key_in_body", false),
-		RunOnPreflight:  o.boolean("run_on_preflight", true),
-		Realm:           o.str("realm", ""),
-	}
-	if c.KeyInBody {
-		o.fail("key_in_body", o.vals["key_in_body"], "the emulation does not support key_in_body")
-	}
-	return c
-}
-
-type keyAuth struct{ c *KeyAuthConfig }
+type keyAuth struct{ c *config.KeyAuthConfig }
 
 func (k *keyAuth) wwwAuthenticate() http.Header {
 	v := "Key"
@@ -102,7 +75,7 @@ func (k *keyAuth) fail(c *reqCtx, msg string) bool {
 
 // setConsumer records the authenticated consumer and passes Kong's
 // X-Consumer-* headers upstream.
-func setConsumer(c *reqCtx, con *Consumer, credentialID string) {
+func setConsumer(c *reqCtx, con *config.Consumer, credentialID string) {
 	c.consumer, c.credentialID = con, credentialID
 	h := c.upstreamHeader()
 	setExact(h, "X-Consumer-ID", con.ID)
@@ -118,7 +91,7 @@ func setConsumer(c *reqCtx, con *Consumer, credentialID string) {
 	c.upDrop = append(c.upDrop, "X-Anonymous-Consumer")
 }
 
-func findConsumer(cfg *Config, idOrName string) *Consumer {
+func findConsumer(cfg *config.Config, idOrName string) *config.Consumer {
 	for _, con := range cfg.Consumers {
 		if con.ID == idOrName || strings.EqualFold(con.Username, idOrName) {
 			return con

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // maxBufferedBody is how much request body is kept in memory so a retry can
@@ -30,12 +32,12 @@ type reqCtx struct {
 	start   time.Time
 	reqID   string
 	connID  uint64
-	route   *Route
+	route   *config.Route
 	matched string
 	svc     *serviceRuntime
 	chain   []pluginInstance
 
-	consumer      *Consumer
+	consumer      *config.Consumer
 	correlationID string
 	credentialID  string
 
@@ -94,7 +96,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.route, c.matched = m.route, m.matched
-	if !m.route.acceptsHTTP {
+	if !m.acceptsHTTP {
 		// The proxy listens in plain HTTP; an https-only route says so.
 		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}})
 		return
@@ -384,7 +386,7 @@ func (c *reqCtx) logAccess() {
 	if c.status == -1 {
 		return
 	}
-	e := AccessEntry{
+	e := accessEntry{
 		Time:             c.start,
 		RequestID:        c.reqID,
 		Client:           clientIP(c.r),

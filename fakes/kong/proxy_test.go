@@ -65,7 +65,7 @@ func TestProxiesAndStripsPath(t *testing.T) {
 	if res.header.Get("X-Kong-Response-Latency") != "" || res.header.Get("Server") != "kong/3.9.1" {
 		t.Errorf("proxied response: Response-Latency %q (want none), Server %q (want kong/3.9.1: the upstream sent none)", res.header.Get("X-Kong-Response-Latency"), res.header.Get("Server"))
 	}
-	acc := g.AccessLog()
+	acc := g.accessEntries()
 	if len(acc) != 1 || acc[0].Status != 200 || acc[0].UpstreamStatus != "200" || acc[0].Route != "r" || acc[0].Service != "svc" {
 		t.Errorf("access log %+v", acc)
 	}
@@ -137,7 +137,7 @@ func TestUpstreamFailureMapping(t *testing.T) {
 			if res.status != tc.status || res.body != want {
 				t.Fatalf("got %d %q, want %d %q", res.status, res.body, tc.status, want)
 			}
-			lines := g.ErrorLog()
+			lines := g.errorLines()
 			n := 0
 			for _, l := range lines {
 				if strings.Contains(l, tc.logLine) && tc.logLine != "" {
@@ -159,7 +159,7 @@ func TestUpstreamFailureMapping(t *testing.T) {
 					t.Errorf("proxied error latency headers: %v", res.header)
 				}
 			}
-			acc := g.AccessLog()
+			acc := g.accessEntries()
 			wantUp := fmt.Sprint(tc.status)
 			if tc.logCount > 1 {
 				wantUp = strings.TrimSuffix(strings.Repeat(wantUp+", ", tc.logCount), ", ")
@@ -306,7 +306,7 @@ services:
 		if e.Path != tc.upPath || (tc.upHost != "" && e.Host != tc.upHost) {
 			t.Errorf("%s %s: upstream path %q host %q, want %q %q", tc.method, tc.path, e.Path, e.Host, tc.upPath, tc.upHost)
 		}
-		acc := g.AccessLog()
+		acc := g.accessEntries()
 		if r := acc[len(acc)-1].Route; r != tc.route {
 			t.Errorf("%s %s matched route %q, want %q", tc.method, tc.path, r, tc.route)
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // CLIConfig is the gateway as the CLI and the docker backend start it:
@@ -94,25 +96,25 @@ func (c CLIConfig) Options() (Options, error) {
 		return Options{}, fmt.Errorf("--config: %v", err)
 	}
 	o := Options{ProxyListen: c.Listen, AdminListen: c.AdminListen, Config: b, AllowNonLoopback: c.AllowNonLoopback}
-	static := StaticResolver{}
+	static := staticResolver{}
 	for n, ips := range c.Hosts {
 		static[n] = ips
 	}
-	o.Resolver = static
+	o.resolver = static
 	if c.DNS != "" {
-		d, err := NewDNSResolver(c.DNS)
+		d, err := newDNSResolver(c.DNS)
 		if err != nil {
 			return Options{}, fmt.Errorf("--dns: %v", err)
 		}
-		o.Resolver = chainResolver{static, d}
+		o.resolver = chainResolver{static, d}
 	}
 	return o, nil
 }
 
 // chainResolver answers from the static table first, then from DNS.
 type chainResolver struct {
-	static StaticResolver
-	dns    *DNSResolver
+	static staticResolver
+	dns    *dnsResolver
 }
 
 func (c chainResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
@@ -143,7 +145,7 @@ func init() {
 				o.ErrorLog, o.AccessLog = fakes.Stderr(ctx), fakes.Stdout(ctx)
 				g, err := Start(ctx, o)
 				if err != nil {
-					var ce *ConfigError
+					var ce *config.Error
 					if errors.As(err, &ce) {
 						return nil, fmt.Errorf("--config %s: %w", c.ConfigPath, err)
 					}

@@ -108,7 +108,7 @@ func TestDNSResolver(t *testing.T) {
 	<-started
 	defer srv.Shutdown()
 
-	res, err := NewDNSResolver(pc.LocalAddr().String())
+	res, err := newDNSResolver(pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ services:
 - name: bad
   url: http://missing.lab:`+port+`
   routes: [{paths: ["/bad"]}]
-`, func(o *Options) { o.Resolver = res })
+`, func(o *Options) { o.resolver = res })
 	if r := get(t, g.ProxyURL()+"/good"); r.status != 200 {
 		t.Errorf("resolvable: %d %q", r.status, r.body)
 	}

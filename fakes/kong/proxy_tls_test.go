@@ -67,10 +67,10 @@ func TestTLSVerification(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := startGateway(t, tlsConfig(tc.url, caID, ca.pem, tc.extra), func(o *Options) { o.Resolver = StaticResolver(tc.resolve) })
+			g := startGateway(t, tlsConfig(tc.url, caID, ca.pem, tc.extra), func(o *Options) { o.resolver = staticResolver(tc.resolve) })
 			res := get(t, g.ProxyURL()+"/s")
 			if res.status != tc.status {
-				t.Fatalf("status %d %q, want %d; log %q", res.status, res.body, tc.status, g.ErrorLog())
+				t.Fatalf("status %d %q, want %d; log %q", res.status, res.body, tc.status, g.errorLines())
 			}
 			if tc.log != "" && !strings.Contains(lastErrorLine(g), tc.log) {
 				t.Errorf("log %q, want %q", lastErrorLine(g), tc.log)
@@ -101,7 +101,7 @@ func TestNameResolution(t *testing.T) {
 		t.Errorf("error log %q", l)
 	}
 
-	g2 := startGateway(t, cfg, func(o *Options) { o.Resolver = StaticResolver{"api.internal": {"127.0.0.1"}} })
+	g2 := startGateway(t, cfg, func(o *Options) { o.resolver = staticResolver{"api.internal": {"127.0.0.1"}} })
 	res = get(t, g2.ProxyURL()+"/api")
 	if res.status != 200 {
 		t.Fatalf("with a static entry: %d %q", res.status, res.body)
@@ -113,7 +113,7 @@ func TestNameResolution(t *testing.T) {
 
 func TestNonLoopbackRefused(t *testing.T) {
 	g := startGateway(t, serviceConfig("http://api.internal:80", "retries: 0"), func(o *Options) {
-		o.Resolver = StaticResolver{"api.internal": {"192.0.2.10"}}
+		o.resolver = staticResolver{"api.internal": {"192.0.2.10"}}
 	})
 	res := get(t, g.ProxyURL()+"/api")
 	if res.status != 502 || !strings.Contains(lastErrorLine(g), "only connects to loopback") {

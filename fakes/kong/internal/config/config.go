@@ -1,4 +1,9 @@
-package kong
+// Package config loads and validates kong.yml the way Kong 3.9 does in DB-less
+// mode: entities with Kong's defaults, references resolved, and every
+// failure reported as Kong's field errors (Error, with the Admin API's body).
+// plugin_<name>.go is one plugin's config schema; its run-time part is
+// fakes/kong/plugin_<name>.go.
+package config
 
 import (
 	"crypto/md5"
@@ -34,6 +39,9 @@ type Config struct {
 	raw []byte
 }
 
+// Raw is the kong.yml this Config was parsed from, as given.
+func (c *Config) Raw() []byte { return c.raw }
+
 // Service is Kong's service entity. Timeouts are milliseconds.
 type Service struct {
 	ID, Name       string
@@ -66,9 +74,11 @@ type Route struct {
 	PathHandling  string
 	Tags          []string
 
-	regexes     []*regexp.Regexp // per path; nil for prefix paths
-	acceptsHTTP bool
+	regexes []*regexp.Regexp // per path; nil for prefix paths
 }
+
+// PathRegex is the compiled regex of Paths[i] (a "~" path), nil for a prefix path.
+func (r *Route) PathRegex(i int) *regexp.Regexp { return r.regexes[i] }
 
 // Upstream is Kong's upstream entity (a load-balanced set of targets).
 type Upstream struct {
@@ -165,6 +175,9 @@ type JWTSecret struct {
 	rsaKey any // parsed rsa_public_key
 }
 
+// PublicKey is the parsed RSAPublicKey (RS*, PS* and ES* algorithms), nil otherwise.
+func (j *JWTSecret) PublicKey() any { return j.rsaKey }
+
 // Plugin is one configured plugin instance, global or scoped.
 type Plugin struct {
 	ID, Name  string
@@ -186,6 +199,9 @@ type CACertificate struct {
 	x509 *x509.Certificate
 }
 
+// X509 is the parsed Cert.
+func (c *CACertificate) X509() *x509.Certificate { return c.x509 }
+
 // Kong's bounds: timeouts are integers in [0, 2^31-2], retries in [0, 32767].
 const (
 	maxTimeout = math.MaxInt32 - 1
@@ -200,12 +216,12 @@ var (
 	idNamespace = uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 )
 
-// ParseConfig parses and validates a kong.yml (YAML or JSON). On failure it
-// returns a *ConfigError naming every bad entity and field.
-func ParseConfig(b []byte) (*Config, error) {
+// Parse parses and validates a kong.yml (YAML or JSON). On failure it
+// returns a *Error naming every bad entity and field.
+func Parse(b []byte) (*Config, error) {
 	root, err := parseDocument(b)
 	if err != nil {
-		return nil, &ConfigError{Errors: []FieldError{{Message: err.Error(), path: []any{"error"}}}}
+		return nil, &Error{Errors: []FieldError{{Message: err.Error(), path: []any{"error"}}}}
 	}
 	p := &parser{w: &walker{}, cfg: &Config{}, seen: map[string]map[string]int{}}
 	p.cfg.Hash = md5hex(b)
@@ -220,7 +236,7 @@ func ParseConfig(b []byte) (*Config, error) {
 			}
 			return li < lj
 		})
-		return nil, &ConfigError{Errors: p.w.errs}
+		return nil, &Error{Errors: p.w.errs}
 	}
 	return p.cfg, nil
 }

@@ -7,12 +7,12 @@ import (
 	"strings"
 )
 
-// Version is the Kong version the emulation answers as.
-const Version = "3.9.1"
+// version is the Kong version the emulation answers as.
+const version = "3.9.1"
 
 const (
-	serverHeader = "kong/" + Version
-	viaHeader    = "1.1 kong/" + Version
+	serverHeader = "kong/" + version
+	viaHeader    = "1.1 kong/" + version
 
 	mimeJSON  = "application/json; charset=utf-8"
 	mimePlain = "text/plain; charset=utf-8"

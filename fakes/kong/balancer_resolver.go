@@ -12,41 +12,41 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Resolver turns a service or target host name into addresses. The
+// hostResolver turns a service or target host name into addresses. The
 // emulation never asks the system resolver: names resolve through this
 // interface only, so a lab cannot leak DNS queries off the machine.
-type Resolver interface {
+type hostResolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
-// TTLResolver is a Resolver that also says how long an answer may be
+// ttlResolver is a hostResolver that also says how long an answer may be
 // cached, as Kong caches DNS answers for their TTL.
-type TTLResolver interface {
-	Resolver
+type ttlResolver interface {
+	hostResolver
 	LookupHostTTL(ctx context.Context, host string) ([]string, time.Duration, error)
 }
 
-// StaticResolver answers from a fixed table (name -> addresses) and fails
+// staticResolver answers from a fixed table (name -> addresses) and fails
 // every other name with a DNS "name error". It is the library default
 // (empty: only IP literals and localhost resolve).
-type StaticResolver map[string][]string
+type staticResolver map[string][]string
 
-func (s StaticResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+func (s staticResolver) LookupHost(_ context.Context, host string) ([]string, error) {
 	if addrs, ok := s[strings.ToLower(strings.TrimSuffix(host, "."))]; ok && len(addrs) > 0 {
 		return addrs, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
-// DNSResolver asks one DNS server for A records with miekg/dns. The server
+// dnsResolver asks one DNS server for A records with miekg/dns. The server
 // must be on loopback (a fake DNS of the lab).
-type DNSResolver struct {
+type dnsResolver struct {
 	server string
 	client *dns.Client
 }
 
-// NewDNSResolver returns a resolver querying server ("127.0.0.1:5353").
-func NewDNSResolver(server string) (*DNSResolver, error) {
+// newDNSResolver returns a resolver querying server ("127.0.0.1:5353").
+func newDNSResolver(server string) (*dnsResolver, error) {
 	host, _, err := net.SplitHostPort(server)
 	if err != nil {
 		return nil, fmt.Errorf("dns server %q: want IP:PORT", server)
@@ -55,15 +55,15 @@ func NewDNSResolver(server string) (*DNSResolver, error) {
 	if err != nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("dns server %q: must be a loopback IP (the emulation never queries DNS off the machine)", server)
 	}
-	return &DNSResolver{server: server, client: &dns.Client{Net: "udp", Timeout: 2 * time.Second}}, nil
+	return &dnsResolver{server: server, client: &dns.Client{Net: "udp", Timeout: 2 * time.Second}}, nil
 }
 
-func (d *DNSResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+func (d *dnsResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
 	addrs, _, err := d.LookupHostTTL(ctx, host)
 	return addrs, err
 }
 
-func (d *DNSResolver) LookupHostTTL(ctx context.Context, host string) ([]string, time.Duration, error) {
+func (d *dnsResolver) LookupHostTTL(ctx context.Context, host string) ([]string, time.Duration, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(host), dns.TypeA)
 	resp, _, err := d.client.ExchangeContext(ctx, m, d.server)
@@ -94,7 +94,7 @@ func (d *DNSResolver) LookupHostTTL(ctx context.Context, host string) ([]string,
 // caches positive answers for their TTL. Failures are not cached, so a lab
 // that breaks DNS sees the failure on the next request once the TTL is out.
 type cachingResolver struct {
-	next Resolver
+	next hostResolver
 	mu   sync.Mutex
 	c    map[string]cachedAnswer
 }
@@ -104,9 +104,9 @@ type cachedAnswer struct {
 	expires time.Time
 }
 
-func newCachingResolver(r Resolver) *cachingResolver {
+func newCachingResolver(r hostResolver) *cachingResolver {
 	if r == nil {
-		r = StaticResolver{}
+		r = staticResolver{}
 	}
 	return &cachingResolver{next: r, c: map[string]cachedAnswer{}}
 }
@@ -129,7 +129,7 @@ func (c *cachingResolver) lookup(ctx context.Context, host string) ([]string, er
 	var addrs []string
 	var ttl time.Duration
 	var err error
-	if tr, ok := c.next.(TTLResolver); ok {
+	if tr, ok := c.next.(ttlResolver); ok {
 		addrs, ttl, err = tr.LookupHostTTL(ctx, h)
 	} else {
 		addrs, err = c.next.LookupHost(ctx, h)

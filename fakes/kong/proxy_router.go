@@ -3,8 +3,11 @@ package kong
 import (
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // router matches requests to routes the way Kong's traditional_compatible
@@ -15,14 +18,15 @@ type router struct {
 }
 
 type compiledRoute struct {
-	r          *Route
-	order      int
-	categories int
-	exactHost  bool
-	hasRegex   bool
-	maxPathLen int
-	methods    map[string]bool
-	hosts      []hostPattern
+	r           *config.Route
+	acceptsHTTP bool
+	order       int
+	categories  int
+	exactHost   bool
+	hasRegex    bool
+	maxPathLen  int
+	methods     map[string]bool
+	hosts       []hostPattern
 }
 
 type hostPattern struct {
@@ -34,18 +38,18 @@ type hostPattern struct {
 
 // match is a matched route and what of the path matched (for strip_path).
 type match struct {
-	route   *Route
-	matched string // the path prefix (or regex match) that matched
+	route       *config.Route
+	acceptsHTTP bool
+	matched     string // the path prefix (or regex match) that matched
 }
 
-func newRouter(routes []*Route) *router {
+func newRouter(routes []*config.Route) *router {
 	rt := &router{}
 	for i, r := range routes {
 		if !r.Service.Enabled {
 			continue // Kong ignores the routes of a disabled service
 		}
-		r.acceptsHTTP = contains(r.Protocols, "http")
-		cr := &compiledRoute{r: r, order: i}
+		cr := &compiledRoute{r: r, order: i, acceptsHTTP: slices.Contains(r.Protocols, "http")}
 		if len(r.Methods) > 0 {
 			cr.categories++
 			cr.methods = map[string]bool{}
@@ -77,7 +81,7 @@ func newRouter(routes []*Route) *router {
 		if len(r.Paths) > 0 {
 			cr.categories++
 			for i, p := range r.Paths {
-				if r.regexes[i] != nil {
+				if r.PathRegex(i) != nil {
 					cr.hasRegex = true
 				}
 				if len(p) > cr.maxPathLen {
@@ -125,10 +129,10 @@ func (rt *router) match(req *http.Request) (match, bool) {
 			continue
 		}
 		if len(cr.r.Paths) == 0 {
-			return match{route: cr.r}, true
+			return match{route: cr.r, acceptsHTTP: cr.acceptsHTTP}, true
 		}
 		if m, ok := cr.matchPath(path); ok {
-			return match{route: cr.r, matched: m}, true
+			return match{route: cr.r, acceptsHTTP: cr.acceptsHTTP, matched: m}, true
 		}
 	}
 	return match{}, false
@@ -185,7 +189,7 @@ func (cr *compiledRoute) matchHeaders(h http.Header) bool {
 func (cr *compiledRoute) matchPath(path string) (string, bool) {
 	best, found := "", false
 	for i, p := range cr.r.Paths {
-		if re := cr.r.regexes[i]; re != nil {
+		if re := cr.r.PathRegex(i); re != nil {
 			if loc := re.FindStringIndex(path); loc != nil {
 				if !found || loc[1] > len(best) {
 					best, found = path[:loc[1]], true

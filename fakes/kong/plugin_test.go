@@ -73,7 +73,7 @@ func TestKeyAuth(t *testing.T) {
 			}
 		})
 	}
-	if acc := g.AccessLog(); acc[2].Consumer != "alice" {
+	if acc := g.accessEntries(); acc[2].Consumer != "alice" {
 		t.Errorf("access log consumer %q", acc[2].Consumer)
 	}
 }

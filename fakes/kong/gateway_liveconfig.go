@@ -10,24 +10,26 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
 // liveConfig is one loaded configuration: the router, a transport per
 // service, a balancer per upstream, each route's plugin chain and the
-// credential indexes. Reload builds a new one and swaps it in atomically;
+// credential indexes. reload builds a new one and swaps it in atomically;
 // requests in flight finish on the one they started with.
 type liveConfig struct {
-	cfg       *Config
+	cfg       *config.Config
 	router    *router
-	services  map[*Service]*serviceRuntime
+	services  map[*config.Service]*serviceRuntime
 	upstreams map[string]*balancer // by name
-	chains    map[*Route][]pluginInstance
-	keyAuth   map[string]*KeyAuthCredential
-	jwt       map[string]*JWTSecret
+	chains    map[*config.Route][]pluginInstance
+	keyAuth   map[string]*config.KeyAuthCredential
+	jwt       map[string]*config.JWTSecret
 }
 
 type serviceRuntime struct {
-	svc      *Service
+	svc      *config.Service
 	pool     *connPool
 	balancer *balancer // when the host names an upstream
 	scheme   string
@@ -38,27 +40,27 @@ type serviceRuntime struct {
 }
 
 type pluginInstance struct {
-	p        *Plugin
+	p        *config.Plugin
 	priority int
 	impl     plugin
 }
 
-func (g *Gateway) compile(cfg *Config) *liveConfig {
+func (g *Gateway) compile(cfg *config.Config) *liveConfig {
 	rt := &liveConfig{
 		cfg:       cfg,
 		router:    newRouter(cfg.Routes),
-		services:  map[*Service]*serviceRuntime{},
+		services:  map[*config.Service]*serviceRuntime{},
 		upstreams: map[string]*balancer{},
-		chains:    map[*Route][]pluginInstance{},
-		keyAuth:   map[string]*KeyAuthCredential{},
-		jwt:       map[string]*JWTSecret{},
+		chains:    map[*config.Route][]pluginInstance{},
+		keyAuth:   map[string]*config.KeyAuthCredential{},
+		jwt:       map[string]*config.JWTSecret{},
 	}
 	for _, u := range cfg.Upstreams {
 		rt.upstreams[u.Name] = newBalancer(u, g.resolver)
 	}
 	cas := map[string]*x509.Certificate{}
 	for _, c := range cfg.CACertificates {
-		cas[c.ID] = c.x509
+		cas[c.ID] = c.X509()
 	}
 	for _, s := range cfg.Services {
 		d := &upstreamDialer{
@@ -106,10 +108,10 @@ func (g *Gateway) compile(cfg *Config) *liveConfig {
 			rt.jwt[j.Key] = j
 		}
 	}
-	instances := map[*Plugin]plugin{}
+	instances := map[*config.Plugin]plugin{}
 	for _, p := range cfg.Plugins {
 		if p.Enabled {
-			instances[p] = pluginDefs[p.Name].build(p.Config)
+			instances[p] = builders[p.Name](p.Config)
 		}
 	}
 	for _, r := range cfg.Routes {
@@ -123,9 +125,9 @@ func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 // chainFor picks, per plugin name, the most specific enabled instance for
 // a route (route, then service, then global, as Kong's plugin iterator
 // does) and orders them by Kong's plugin priorities.
-func chainFor(r *Route, plugins []*Plugin, instances map[*Plugin]plugin) []pluginInstance {
-	best := map[string]*Plugin{}
-	rank := func(p *Plugin) int {
+func chainFor(r *config.Route, plugins []*config.Plugin, instances map[*config.Plugin]plugin) []pluginInstance {
+	best := map[string]*config.Plugin{}
+	rank := func(p *config.Plugin) int {
 		switch {
 		case p.Route != nil:
 			return 3
@@ -151,7 +153,7 @@ func chainFor(r *Route, plugins []*Plugin, instances map[*Plugin]plugin) []plugi
 	}
 	chain := make([]pluginInstance, 0, len(best))
 	for name, p := range best {
-		chain = append(chain, pluginInstance{p: p, priority: pluginDefs[name].priority, impl: instances[p]})
+		chain = append(chain, pluginInstance{p: p, priority: config.PluginPriority(name), impl: instances[p]})
 	}
 	sort.Slice(chain, func(i, j int) bool { return chain[i].priority > chain[j].priority })
 	return chain

@@ -30,11 +30,11 @@ func TestRetriesFollowNginxRules(t *testing.T) {
 	if pl := res.header.Get("X-Kong-Proxy-Latency"); pl == "0" || pl == "" {
 		t.Errorf("X-Kong-Proxy-Latency %q, want the time before the last try", pl)
 	}
-	acc := g.AccessLog()
+	acc := g.accessEntries()
 	if us := acc[len(acc)-1].UpstreamStatus; us != "504, 504, 504, 504" {
 		t.Errorf("upstream_status %q", us)
 	}
-	if n := strings.Count(strings.Join(g.ErrorLog(), "\n"), "while reading response header from upstream"); n != 4 {
+	if n := strings.Count(strings.Join(g.errorLines(), "\n"), "while reading response header from upstream"); n != 4 {
 		t.Errorf("%d error lines, want 4", n)
 	}
 
@@ -56,7 +56,7 @@ func TestConnectFailuresRetriedForPost(t *testing.T) {
 	if res.status != 502 {
 		t.Fatalf("status %d", res.status)
 	}
-	if n := strings.Count(strings.Join(g.ErrorLog(), "\n"), "connect() failed (111: Connection refused) while connecting to upstream"); n != 3 {
+	if n := strings.Count(strings.Join(g.errorLines(), "\n"), "connect() failed (111: Connection refused) while connecting to upstream"); n != 3 {
 		t.Errorf("%d connect errors logged, want 3 (POST retried on connect failure)", n)
 	}
 }
@@ -100,8 +100,8 @@ func TestConnectTimeout(t *testing.T) {
 	if res.status != 504 {
 		t.Fatalf("status %d %q", res.status, res.body)
 	}
-	if n := strings.Count(strings.Join(g.ErrorLog(), "\n"), "upstream timed out (110: Connection timed out) while connecting to upstream"); n != 2 {
-		t.Errorf("%d connect timeouts logged, want 2: %q", n, g.ErrorLog())
+	if n := strings.Count(strings.Join(g.errorLines(), "\n"), "upstream timed out (110: Connection timed out) while connecting to upstream"); n != 2 {
+		t.Errorf("%d connect timeouts logged, want 2: %q", n, g.errorLines())
 	}
 }
 

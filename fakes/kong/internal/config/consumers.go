@@ -1,4 +1,4 @@
-package kong
+package config
 
 import (
 	"fmt"
@@ -120,11 +120,11 @@ func (p *parser) plugin(n *yaml.Node, path []any, svc *Service, route *Route) {
 	pl.Tags = p.tags(o)
 	pl.Protocols = o.strings("protocols", "a set", []string{"grpc", "grpcs", "http", "https"})
 	o.skip("created_at", "updated_at", "instance_name", "ordering")
-	def, known := pluginDefs[pl.Name]
+	def, known := pluginSchemas[pl.Name]
 	switch {
 	case pl.Name == "":
 	case !known && bundledPlugins[pl.Name]:
-		o.fail("name", o.vals["name"], fmt.Sprintf("the emulation does not support plugin '%s' (supported: %s)", pl.Name, strings.Join(supportedPluginNames(), ", ")))
+		o.fail("name", o.vals["name"], fmt.Sprintf("the emulation does not support plugin '%s' (supported: %s)", pl.Name, strings.Join(SupportedPlugins(), ", ")))
 		o.skip("config")
 	case !known:
 		o.fail("name", o.vals["name"], fmt.Sprintf("plugin '%s' not enabled; add it to the 'plugins' configuration property", pl.Name))

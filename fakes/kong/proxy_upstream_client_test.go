@@ -24,10 +24,10 @@ func TestStaleKeepAliveConnectionsAreReplaced(t *testing.T) {
 	g := startGateway(t, serviceConfig("http://"+addr, "retries: 0"))
 	for i := 0; i < 20; i++ {
 		if res := get(t, g.ProxyURL()+"/api"); res.status != 200 || res.body != "ok" {
-			t.Fatalf("request %d: %d %q, log %q", i, res.status, res.body, g.ErrorLog())
+			t.Fatalf("request %d: %d %q, log %q", i, res.status, res.body, g.errorLines())
 		}
 	}
-	if l := g.ErrorLog(); len(l) != 0 {
+	if l := g.errorLines(); len(l) != 0 {
 		t.Errorf("stale connections logged errors: %q", l)
 	}
 	if accepted.Load() != 20 {
@@ -64,7 +64,7 @@ func TestClientGoneIs499(t *testing.T) {
 		t.Fatal("the client should have given up")
 	}
 	waitFor(t, "a 499 access log entry", func() bool {
-		acc := g.AccessLog()
+		acc := g.accessEntries()
 		return len(acc) == 1 && acc[0].Status == 499
 	})
 }

@@ -1,4 +1,4 @@
-package kong
+package config
 
 import (
 	"bytes"
@@ -35,14 +35,14 @@ func (e FieldError) String() string {
 	return s
 }
 
-// ConfigError is a declarative config that Kong would refuse. Error() has one
+// Error is a declarative config that Kong would refuse. Error() has one
 // line per field error; KongBody renders Admin API's 400 answer.
-type ConfigError struct {
+type Error struct {
 	Errors []FieldError
 	input  any // the decoded input, for the flattened errors' entity copies
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	lines := make([]string, len(e.Errors))
 	for i, fe := range e.Errors {
 		lines[i] = fe.String()
@@ -52,7 +52,7 @@ func (e *ConfigError) Error() string {
 
 // Fields is Kong's nested error table: {"services":[{"read_timeout":"expected an integer"}]}.
 // Entity-level checks sit under "@entity" as a list, like Kong's.
-func (e *ConfigError) Fields() map[string]any {
+func (e *Error) Fields() map[string]any {
 	root := map[string]any{}
 	for _, fe := range e.Errors {
 		msg := fe.Message
@@ -110,7 +110,7 @@ func setNested(root map[string]any, p []any, leaf func(old any) any) {
 }
 
 // Flattened is Kong's flattened_errors array (POST /config?flatten_errors=1).
-func (e *ConfigError) Flattened() []map[string]any {
+func (e *Error) Flattened() []map[string]any {
 	var order []*entityRec
 	byEnt := map[*entityRec][]map[string]any{}
 	for _, fe := range e.Errors {
@@ -165,8 +165,8 @@ func luaField(p []any) string {
 
 // topLevelOnly keeps the errors Kong leaves in "fields" after flattening:
 // those that belong to no entity (e.g. _format_version).
-func (e *ConfigError) topLevelOnly() *ConfigError {
-	c := &ConfigError{input: e.input}
+func (e *Error) topLevelOnly() *Error {
+	c := &Error{input: e.input}
 	for _, fe := range e.Errors {
 		if fe.entity == nil {
 			c.Errors = append(c.Errors, fe)
@@ -179,7 +179,7 @@ func (e *ConfigError) topLevelOnly() *ConfigError {
 // (Kong's ?flatten_errors=1) the entity errors move into flattened_errors
 // and out of fields, exactly as Kong does; without it the emulation still
 // adds flattened_errors next to Kong's nested fields so both are at hand.
-func (e *ConfigError) KongBody(flatten bool) []byte {
+func (e *Error) KongBody(flatten bool) []byte {
 	fieldsErr := e
 	if flatten {
 		fieldsErr = e.topLevelOnly()
@@ -192,10 +192,11 @@ func (e *ConfigError) KongBody(flatten bool) []byte {
 		"fields":           fields,
 		"flattened_errors": e.Flattened(),
 	}
-	return mustJSON(body)
+	return KongJSON(body)
 }
 
-func mustJSON(v any) []byte {
+// KongJSON encodes v as Kong does: no HTML escaping, no trailing newline.
+func KongJSON(v any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -1,4 +1,4 @@
-package kong
+package config
 
 import (
 	"encoding/json"
@@ -86,10 +86,10 @@ services:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tc.cfg))
-			var ce *ConfigError
+			_, err := Parse([]byte(tc.cfg))
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a *ConfigError", err)
+				t.Fatalf("err = %v, want a *Error", err)
 			}
 			var got []string
 			for _, fe := range ce.Errors {
@@ -106,7 +106,7 @@ services:
 }
 
 func TestConfigDefaultsAndJSON(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`{"_format_version":"3.0","services":[{"name":"s","host":"example.internal","routes":[{"paths":["/"]}]}]}`))
+	cfg, err := Parse([]byte(`{"_format_version":"3.0","services":[{"name":"s","host":"example.internal","routes":[{"paths":["/"]}]}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestConfigDefaultsAndJSON(t *testing.T) {
 	if !r.StripPath || r.PreserveHost || r.Service != s || len(r.Protocols) != 2 {
 		t.Errorf("route defaults: %+v", r)
 	}
-	again, _ := ParseConfig([]byte(`{"_format_version":"3.0","services":[{"name":"s","host":"example.internal","routes":[{"paths":["/"]}]}]}`))
+	again, _ := Parse([]byte(`{"_format_version":"3.0","services":[{"name":"s","host":"example.internal","routes":[{"paths":["/"]}]}]}`))
 	if again.Services[0].ID != s.ID {
 		t.Errorf("generated ids not stable: %s vs %s", again.Services[0].ID, s.ID)
 	}
@@ -126,7 +126,7 @@ func TestConfigDefaultsAndJSON(t *testing.T) {
 
 // TestKongErrorBody checks POST /config's 400 shape against Kong's.
 func TestKongErrorBody(t *testing.T) {
-	_, err := ParseConfig([]byte(`_format_version: "3.0"
+	_, err := Parse([]byte(`_format_version: "3.0"
 services:
 - name: a
   url: http://127.0.0.1:1
@@ -135,7 +135,7 @@ services:
   - name: r
     paths: ["nope"]
 `))
-	ce := err.(*ConfigError)
+	ce := err.(*Error)
 	var body map[string]any
 	if err := json.Unmarshal(ce.KongBody(false), &body); err != nil {
 		t.Fatal(err)

@@ -77,8 +77,8 @@ func (l *errorLog) snapshot() []string {
 	return append([]string(nil), l.lines...)
 }
 
-// AccessEntry is one proxied (or Kong-answered) request.
-type AccessEntry struct {
+// accessEntry is one proxied (or Kong-answered) request.
+type accessEntry struct {
 	Time      time.Time
 	RequestID string
 	Client    string // client IP
@@ -106,7 +106,7 @@ type AccessEntry struct {
 
 // String renders Kong's access.log line (nginx kong_log_format), followed by
 // the upstream status and latencies the lab asserts on.
-func (e AccessEntry) String() string {
+func (e accessEntry) String() string {
 	ref, ua := e.Referer, e.UserAgent
 	if ref == "" {
 		ref = "-"
@@ -127,17 +127,17 @@ func (e AccessEntry) String() string {
 // old entries, and the oldest chunk is dropped past logCap.
 type accessLog struct {
 	mu     sync.Mutex
-	chunks [][]AccessEntry
+	chunks [][]accessEntry
 	n      int
 	sink   io.Writer
 }
 
 const accessChunk = 4096
 
-func (l *accessLog) add(e AccessEntry) {
+func (l *accessLog) add(e accessEntry) {
 	l.mu.Lock()
 	if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == accessChunk {
-		l.chunks = append(l.chunks, make([]AccessEntry, 0, accessChunk))
+		l.chunks = append(l.chunks, make([]accessEntry, 0, accessChunk))
 	}
 	last := len(l.chunks) - 1
 	l.chunks[last] = append(l.chunks[last], e)
@@ -153,10 +153,10 @@ func (l *accessLog) add(e AccessEntry) {
 	l.mu.Unlock()
 }
 
-func (l *accessLog) snapshot() []AccessEntry {
+func (l *accessLog) snapshot() []accessEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]AccessEntry, 0, l.n)
+	out := make([]accessEntry, 0, l.n)
 	for _, c := range l.chunks {
 		out = append(out, c...)
 	}
