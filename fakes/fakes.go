@@ -11,10 +11,12 @@ package fakes
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,11 +26,57 @@ import (
 type Server interface {
 	// URL is the main endpoint, printed by the CLI as "listening on <URL>".
 	URL() string
-	// Info is extra "key: value" lines the CLI prints after the listening
-	// line, for example "ca: /tmp/lab/ca.pem".
-	Info() []string
+	// Info is what the fake reports besides its URL, by name: "ca" (the path
+	// of the root CA PEM a client must trust), "admin" (the gateway's Admin
+	// API URL)... The CLI prints it with the URL as one Ready line; the lab's
+	// typed handles read it (Ready is the only format, ParseReady the only
+	// parser).
+	Info() map[string]string
 	// Close stops the fake and everything it started. It is idempotent.
 	Close() error
+}
+
+// Config is a fake's configuration as a Go value: Fake names the registered
+// fake it configures ("imds" for imds.Config) and Args renders it as that
+// fake's flags (what `chaoslab fake NAME` and a container entrypoint take).
+type Config interface {
+	Fake() string
+	Args() []string
+}
+
+// Ready is a fake's start-up report: its URL and its Info. `chaoslab fake`
+// prints it as one machine-readable line right after the human "listening
+// on <url>" line; the docker backend reads it back from the container's
+// output with ParseReady.
+type Ready struct {
+	URL  string            `json:"url"`
+	Info map[string]string `json:"info,omitempty"`
+}
+
+// readyPrefix starts the Ready line: "ready: {json}".
+const readyPrefix = "ready: "
+
+// ReadyOf is srv's report.
+func ReadyOf(srv Server) Ready { return Ready{URL: srv.URL(), Info: srv.Info()} }
+
+// String is the Ready line as the CLI prints it.
+func (r Ready) String() string {
+	b, _ := json.Marshal(r) // a string and a map of strings always marshal
+	return readyPrefix + string(b)
+}
+
+// ParseReady finds the Ready line in a fake's output lines. ok is false while
+// it has not been printed yet.
+func ParseReady(lines []string) (r Ready, ok bool, err error) {
+	for _, l := range lines {
+		if js, found := strings.CutPrefix(l, readyPrefix); found {
+			if err := json.Unmarshal([]byte(js), &r); err != nil {
+				return Ready{}, false, fmt.Errorf("fake start-up report %q: %w", l, err)
+			}
+			return r, true, nil
+		}
+	}
+	return Ready{}, false, nil
 }
 
 // Starter starts a fake with the flag values parsed into it.
@@ -48,6 +96,30 @@ var (
 	mu   sync.Mutex
 	defs = map[string]Def{}
 )
+
+// flagConfig is a Config whose pointer binds its fields to a flag set.
+type flagConfig[C Config] interface {
+	*C
+	RegisterFlags(fs *flag.FlagSet)
+}
+
+// RegisterConfig registers the fake that C configures, under C.Fake(): its
+// flags are C's RegisterFlags, start runs it. It is a fake's whole
+// register.go: fakes.RegisterConfig("one-line summary", Start).
+func RegisterConfig[C Config, S Server, P flagConfig[C]](summary string, start func(ctx context.Context, c C) (S, error)) {
+	var zero C
+	Register(Def{Name: zero.Fake(), Summary: summary, Flags: func(fs *flag.FlagSet) Starter {
+		var c C
+		P(&c).RegisterFlags(fs)
+		return func(ctx context.Context) (Server, error) {
+			srv, err := start(ctx, c)
+			if err != nil {
+				return nil, err // not a typed nil Server
+			}
+			return srv, nil
+		}
+	}})
+}
 
 // Register adds a fake; it panics on a duplicate name (a programming error).
 func Register(d Def) {

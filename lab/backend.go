@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/chaoslab/chaoslab/fakes"
 )
 
 // DefaultBackend runs everything in-process on 127.0.0.1.
@@ -24,7 +26,9 @@ const (
 // Service is a running component: a fake, the gateway, toxiproxy.
 type Service interface {
 	URL() string
-	Info() []string
+	// Info is the component's start-up report besides its URL
+	// (fakes.Server.Info): "ca", "admin", ...
+	Info() map[string]string
 	// Stdout and Stderr are the lines the component printed so far (for the
 	// gateway: the access log and the error log).
 	Stdout() []string
@@ -36,10 +40,10 @@ type Service interface {
 type Backend interface {
 	Name() string
 	Has(Capability) bool
-	// StartFake runs a registered fake (see package fakes) with the same
-	// arguments `chaoslab fake NAME` takes. Paths in args are inside Lab.Dir,
-	// which every backend makes visible at the same path.
-	StartFake(ctx context.Context, name string, args []string) (Service, error)
+	// StartFake runs the registered fake cfg configures (see package fakes)
+	// with cfg's flags, as `chaoslab fake NAME` takes them. Paths in cfg are
+	// inside Lab.Dir, which every backend makes visible at the same path.
+	StartFake(ctx context.Context, cfg fakes.Config) (Service, error)
 	// Toxiproxy returns the base URL of toxiproxy's HTTP API, starting the
 	// server on first use. Proxies it creates listen on 127.0.0.1.
 	Toxiproxy(ctx context.Context) (string, error)

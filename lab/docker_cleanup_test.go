@@ -37,7 +37,7 @@ func TestDockerHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := l.Gateway(ctx, "_format_version: \"3.0\"\nservices:\n- name: api\n  url: http://"+up.Addr()+"\n  routes:\n  - name: api\n    paths: [/api]\n", GatewayOptions{})
+	g, err := l.Gateway(ctx, "_format_version: \"3.0\"\nservices:\n- name: api\n  url: http://"+up.Addr()+"\n  routes:\n  - name: api\n    paths: [/api]\n")
 	if err != nil {
 		t.Fatal(err)
 	}

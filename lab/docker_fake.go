@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+
+	"github.com/chaoslab/chaoslab/fakes"
 )
 
 // StartFake runs `chaoslab fake NAME args...` in the chaoslab image. The lab
 // directory is mounted at the same path, so paths in args (certificates,
 // configs) mean the same inside, and the container runs as this user, so
 // what it writes there is removed with the directory.
-func (d *docker) StartFake(ctx context.Context, name string, args []string) (Service, error) {
-	s, err := d.start(ctx, d.chaoslabSpec(name, append([]string{"fake", name}, args...)))
+func (d *docker) StartFake(ctx context.Context, cfg fakes.Config) (Service, error) {
+	name := cfg.Fake()
+	s, err := d.start(ctx, d.chaoslabSpec(name, append([]string{"fake", name}, cfg.Args()...)))
 	if err != nil {
 		return nil, fmt.Errorf("fake %s: %w", name, err)
 	}

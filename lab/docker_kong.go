@@ -53,18 +53,18 @@ func (d *docker) StartGateway(ctx context.Context, configPath string, o GatewayO
 	if err != nil || d.net.mode != netBridge {
 		return s, kind, err
 	}
-	t, err := newAdminTranslator(InfoValue(s, "admin"), o.Hosts, d.net.addrs)
+	t, err := newAdminTranslator(s.Info()["admin"], o.Hosts, d.net.addrs)
 	if err != nil {
 		_ = s.Close()
 		return nil, "", err
 	}
-	s.fixedInfo = []string{"admin: " + t.URL()}
+	s.fixedInfo = map[string]string{"admin": t.URL()}
 	s.closers = append(s.closers, t.Close)
 	return s, kind, nil
 }
 
 func (d *docker) startEmulation(ctx context.Context, configPath string, o GatewayOptions) (*dockerService, error) {
-	args := GatewayArgs(configPath, o)
+	args := gatewayConfig(configPath, o).Args()
 	if d.net.mode == netBridge {
 		// Upstreams are other containers, reached by alias.
 		args = append(args, "--allow-non-loopback")
@@ -73,7 +73,7 @@ func (d *docker) startEmulation(ctx context.Context, configPath string, o Gatewa
 	// The admin URL is read right after start: wait for its line too.
 	spec.ready = func(ctx context.Context, s *dockerService, t wait.StrategyTarget) (bool, error) {
 		ok, err := listeningReady(ctx, s, t)
-		return ok && InfoValue(s, "admin") != "", err
+		return ok && s.Info()["admin"] != "", err
 	}
 	return d.start(ctx, spec)
 }
@@ -94,7 +94,7 @@ func (d *docker) startKong(ctx context.Context, configPath string, o GatewayOpti
 		s, err := d.start(ctx, spec)
 		if err == nil {
 			s.url = proxyURL
-			s.fixedInfo = []string{"admin: " + adminURL}
+			s.fixedInfo = map[string]string{"admin": adminURL}
 			return s, nil
 		}
 		lastErr = err

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +15,8 @@ import (
 	"github.com/docker/go-connections/nat"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/chaoslab/chaoslab/fakes"
 )
 
 // dockerService is one running container: its URL as the host reaches it,
@@ -25,7 +27,7 @@ type dockerService struct {
 	out, err  *lineBuffer
 	url       string
 	outer     *strings.Replacer // bridge mode: container addresses -> published ones
-	fixedInfo []string          // info the backend knows itself (real Kong)
+	fixedInfo map[string]string // info the backend knows itself (real Kong)
 	closers   []func() error    // in-process helpers in front of it (bridge mode)
 
 	closeOnce sync.Once
@@ -36,42 +38,21 @@ func (s *dockerService) URL() string      { return s.url }
 func (s *dockerService) Stdout() []string { return s.out.Lines() }
 func (s *dockerService) Stderr() []string { return s.err.Lines() }
 
-// Info is read from the container's stdout each time: the `key: value` lines
-// right after "listening on" (the CLI prints them in that order).
-func (s *dockerService) Info() []string {
+// Info is the start-up report the fake printed on the container's stdout
+// (fakes.Ready), with container addresses mapped to published ones.
+func (s *dockerService) Info() map[string]string {
 	if s.fixedInfo != nil {
-		return append([]string(nil), s.fixedInfo...)
+		return maps.Clone(s.fixedInfo)
 	}
-	return s.mapOuter(infoLines(s.out.Lines()))
-}
-
-func (s *dockerService) mapOuter(lines []string) []string {
-	if s.outer == nil {
-		return lines
-	}
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = s.outer.Replace(l)
+	r, _, _ := fakes.ParseReady(s.out.Lines()) // readiness waited for it
+	out := make(map[string]string, len(r.Info))
+	for k, v := range r.Info {
+		if s.outer != nil {
+			v = s.outer.Replace(v)
+		}
+		out[k] = v
 	}
 	return out
-}
-
-var infoLine = regexp.MustCompile(`^[a-z0-9][a-z0-9+_.-]*: `)
-
-func infoLines(lines []string) []string {
-	var info []string
-	seen := false
-	for _, l := range lines {
-		if !seen {
-			seen = strings.HasPrefix(l, "listening on ")
-			continue
-		}
-		if !infoLine.MatchString(l) {
-			break
-		}
-		info = append(info, l)
-	}
-	return info
 }
 
 // Close stops the container (SIGTERM: the chaoslab binary and toxiproxy
@@ -264,16 +245,15 @@ func (w readyWait) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) er
 	}
 }
 
-// listeningReady is ready once the component printed "listening on <url>";
-// the URL becomes the service's.
+// listeningReady is ready once the fake printed its start-up report
+// (fakes.Ready, the line after "listening on <url>"); its URL becomes the
+// service's.
 func listeningReady(_ context.Context, s *dockerService, _ wait.StrategyTarget) (bool, error) {
-	for _, l := range s.out.Lines() {
-		if u, ok := strings.CutPrefix(l, "listening on "); ok {
-			s.url = strings.TrimSpace(u)
-			return true, nil
-		}
+	r, ok, err := fakes.ParseReady(s.out.Lines())
+	if ok {
+		s.url = r.URL
 	}
-	return false, nil
+	return ok, err
 }
 
 func tail(prefix string, lines []string, n int) string {

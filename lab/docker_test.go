@@ -106,7 +106,7 @@ func TestDockerUpstreamFaultProxyLatency(t *testing.T) {
 	if _, _, fast := get(t, up.URL()+"/"); fast > 250*time.Millisecond {
 		t.Fatalf("latency fault still there after Remove: %s", fast)
 	}
-	if out := up.Service.Stdout(); len(out) == 0 || !strings.HasPrefix(out[0], "listening on http://127.0.0.1:") {
+	if out := up.Fake.Stdout(); len(out) == 0 || !strings.HasPrefix(out[0], "listening on http://127.0.0.1:") {
 		t.Fatalf("container stdout: %q", out)
 	}
 }
@@ -122,7 +122,7 @@ func TestDockerGatewayProxiesToUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := "_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://" + up.Addr() + "\n  routes:\n  - name: orders\n    paths: [/orders]\n"
-	g, err := l.Gateway(ctx, cfg, GatewayOptions{})
+	g, err := l.Gateway(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestDockerKongImagePathWithStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := "_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://" + up.Addr() + "\n  routes:\n  - name: orders\n    paths: [/orders]\n"
-	g, err := l.Gateway(ctx, cfg, GatewayOptions{})
+	g, err := l.Gateway(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chaoslab/chaoslab/fakes"
+	_ "github.com/chaoslab/chaoslab/fakes/all" // the fakes StartFake runs by name
 )
 
 func init() { RegisterBackend(DefaultBackend, newEmbedded) }
@@ -34,7 +35,8 @@ func (e *embedded) Name() string { return DefaultBackend }
 
 func (e *embedded) Has(c Capability) bool { return c == CapGatewayEmulation }
 
-func (e *embedded) StartFake(ctx context.Context, name string, args []string) (Service, error) {
+func (e *embedded) StartFake(ctx context.Context, cfg fakes.Config) (Service, error) {
+	name, args := cfg.Fake(), cfg.Args()
 	def, ok := fakes.Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown fake %q: valid fakes are %s", name, strings.Join(fakes.Names(), ", "))

@@ -3,23 +3,47 @@ package lab
 import (
 	"context"
 	"fmt"
+
+	"github.com/chaoslab/chaoslab/fakes"
 )
 
-// Fake starts any registered fake (see package fakes) by its command-line
-// flags, on the lab's backend, and stops it when the lab closes. It is the
-// generic form of Upstream and Gateway, for the fakes that need no fault
-// proxy or control client in front of them (the TLS-inspecting proxy, the
-// metadata service, DNS): `chaoslab fake mitm --mode tunnel` is
-// l.Fake(ctx, "mitm", []string{"--mode", "tunnel"}).
-//
-// Paths in args must be inside Dir, which every backend shows at the same
-// path. The returned Service's Close may be called early (a scenario
-// replacing a component); the lab's own Close then does nothing more.
-func (l *Lab) Fake(ctx context.Context, name string, args []string) (Service, error) {
+// Fake is a running fake: the handle every typed one (Upstream, Gateway,
+// IMDS, App, MITM, Tokens, LB, DNS) is built on. What the fake reported at
+// start-up (fakes.Ready) is read through Info; nobody parses its printed
+// lines.
+type Fake struct {
+	name string
+	svc  Service
+}
+
+// Name is the registered fake's name ("imds").
+func (f *Fake) Name() string { return f.name }
+
+// URL is the fake's main endpoint.
+func (f *Fake) URL() string { return f.svc.URL() }
+
+// Info is one value of the fake's start-up report ("ca", "admin", "role"),
+// "" when it reported none.
+func (f *Fake) Info(key string) string { return f.svc.Info()[key] }
+
+// Stdout and Stderr are the lines the fake printed so far.
+func (f *Fake) Stdout() []string { return f.svc.Stdout() }
+func (f *Fake) Stderr() []string { return f.svc.Stderr() }
+
+// Close stops the fake early (a scenario replacing a component); the lab's
+// own Close then does nothing more for it.
+func (f *Fake) Close() error { return f.svc.Close() }
+
+// Fake starts the fake cfg configures (imds.Config starts "imds") on the
+// lab's backend, waits until it serves, and stops it when the lab closes.
+// It is the one entry point every typed handle starts through. Paths in cfg
+// must be inside Dir, which every backend shows at the same path.
+func (l *Lab) Fake(ctx context.Context, cfg fakes.Config) (*Fake, error) {
+	name := cfg.Fake()
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
-	svc, err := l.backend.StartFake(ctx, name, args)
+	svc, err := l.backend.StartFake(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +54,7 @@ func (l *Lab) Fake(ctx context.Context, name string, args []string) (Service, er
 		// without this one.
 		return nil, fmt.Errorf("fake %s: %w", name, joinClose(err, svc.Close()))
 	}
-	return svc, nil
+	return &Fake{name: name, svc: svc}, nil
 }
 
 func joinClose(err, closeErr error) error {

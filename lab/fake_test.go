@@ -19,16 +19,16 @@ func TestFakeStartsAnyRegisteredFakeAndTheLabStopsIt(t *testing.T) {
 	}
 	defer l.Close()
 	dir := filepath.Join(l.Dir(), "mitm")
-	svc, err := l.Fake(ctx, "mitm", mitm.Config{Mode: mitm.Tunnel, Dir: dir}.Args())
+	svc, err := l.Fake(ctx, mitm.Config{Mode: mitm.Tunnel, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(svc.URL(), "http://127.0.0.1:") {
 		t.Fatalf("url %q", svc.URL())
 	}
-	ca := InfoValue(svc, "ca")
+	ca := svc.Info("ca")
 	if ca != filepath.Join(dir, mitm.CAFileName) || !fileExists(ca) {
-		t.Fatalf("ca info line %q (info %v) should name an existing file in %s", ca, svc.Info(), dir)
+		t.Fatalf("reported ca %q should name an existing file in %s", ca, dir)
 	}
 	var started bool
 	for _, e := range l.Events() {
@@ -52,14 +52,20 @@ func TestFakeStartsAnyRegisteredFakeAndTheLabStopsIt(t *testing.T) {
 func TestFakeErrors(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t)
-	if _, err := l.Fake(ctx, "no-such-fake", nil); err == nil || !strings.Contains(err.Error(), "valid fakes are") {
+	if _, err := l.Fake(ctx, unregistered{}); err == nil || !strings.Contains(err.Error(), "valid fakes are") {
 		t.Fatalf("unknown fake: %v", err)
 	}
-	if _, err := l.Fake(ctx, "mitm", []string{"--mode", "sideways"}); err == nil || !strings.Contains(err.Error(), "--mode") {
+	if _, err := l.Fake(ctx, mitm.Config{Mode: "sideways"}); err == nil || !strings.Contains(err.Error(), "--mode") {
 		t.Fatalf("bad flag: %v", err)
 	}
 	_ = l.Close()
-	if _, err := l.Fake(ctx, "mitm", nil); err == nil || !strings.Contains(err.Error(), "closed") {
+	if _, err := l.Fake(ctx, mitm.Config{}); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("closed lab: %v", err)
 	}
 }
+
+// unregistered configures a fake nobody registered.
+type unregistered struct{}
+
+func (unregistered) Fake() string   { return "no-such-fake" }
+func (unregistered) Args() []string { return nil }

@@ -9,10 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chaoslab/chaoslab/fakes/kong"
 )
 
 // Gateway is the API gateway under test: the Kong-compatible emulation or a
@@ -29,7 +30,8 @@ type Gateway struct {
 	version int
 }
 
-// GatewayOptions configure the gateway.
+// GatewayOptions is what GatewayOption values set; backends that start the
+// gateway themselves (GatewayStarter) read it.
 type GatewayOptions struct {
 	// Hosts resolve names for the gateway (service hosts, upstream targets)
 	// without any DNS query leaving the machine: name -> IP.
@@ -38,6 +40,19 @@ type GatewayOptions struct {
 	// (the lab's fake DNS).
 	DNS string
 }
+
+// GatewayOption configures the gateway (functional options).
+type GatewayOption func(*GatewayOptions)
+
+// WithHosts resolves names for the gateway (service hosts, upstream
+// targets) without any DNS query leaving the machine: name -> IP.
+func WithHosts(hosts map[string]string) GatewayOption {
+	return func(o *GatewayOptions) { o.Hosts = hosts }
+}
+
+// WithDNS makes the gateway resolve through a host:port DNS server (the
+// lab's fake DNS).
+func WithDNS(addr string) GatewayOption { return func(o *GatewayOptions) { o.DNS = addr } }
 
 // GatewayStarter is implemented by backends that run the gateway their own
 // way (docker: real Kong when the image is there). Others run the
@@ -48,7 +63,11 @@ type GatewayStarter interface {
 
 // Gateway starts the gateway with a kong.yml. The config is written to the
 // lab's directory; a bad config is an error naming the entity and field.
-func (l *Lab) Gateway(ctx context.Context, kongYAML string, o GatewayOptions) (*Gateway, error) {
+func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOption) (*Gateway, error) {
+	var o GatewayOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -64,13 +83,13 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, o GatewayOptions) (*
 	if gs, ok := l.backend.(GatewayStarter); ok {
 		svc, kind, err = gs.StartGateway(ctx, path, o)
 	} else {
-		svc, err = l.backend.StartFake(ctx, "gateway", GatewayArgs(path, o))
+		svc, err = l.backend.StartFake(ctx, gatewayConfig(path, o))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	l.onClose("gateway", svc.Close)
-	g := &Gateway{svc: svc, kind: kind, admin: InfoValue(svc, "admin"), lab: l,
+	g := &Gateway{svc: svc, kind: kind, admin: svc.Info()["admin"], lab: l,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}}
 	l.onClose("gateway admin client", func() error { g.hc.CloseIdleConnections(); return nil })
 	if g.admin == "" {
@@ -80,25 +99,17 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, o GatewayOptions) (*
 	return g, nil
 }
 
-// GatewayArgs are the `chaoslab gateway` flags for a config and options.
-func GatewayArgs(configPath string, o GatewayOptions) []string {
-	args := []string{"--config", configPath, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
-	if len(o.Hosts) > 0 {
-		names := make([]string, 0, len(o.Hosts))
-		for n := range o.Hosts {
-			names = append(names, n)
+// gatewayConfig is the gateway emulation's configuration for a kong.yml
+// path and options, listening where the backend chooses.
+func gatewayConfig(configPath string, o GatewayOptions) kong.CLIConfig {
+	c := kong.CLIConfig{ConfigPath: configPath, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DNS: o.DNS}
+	for n, ip := range o.Hosts {
+		if c.Hosts == nil {
+			c.Hosts = map[string][]string{}
 		}
-		sort.Strings(names)
-		var kv []string
-		for _, n := range names {
-			kv = append(kv, n+"="+o.Hosts[n])
-		}
-		args = append(args, "--hosts", strings.Join(kv, ","))
+		c.Hosts[n] = []string{ip}
 	}
-	if o.DNS != "" {
-		args = append(args, "--dns", o.DNS)
-	}
-	return args
+	return c
 }
 
 // ProxyURL is where clients send traffic (Kong's :8000).

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strings"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 )
@@ -15,26 +14,21 @@ import (
 // Upstream is a fake upstream with a fault proxy in front of it.
 type Upstream struct {
 	Name    string
-	Service Service
+	Fake    *Fake // the upstream itself, without the proxy
 	Proxy   *FaultProxy
 	Control *upstream.Client
 	scheme  string
 	direct  string
 }
 
-// InfoValue returns the value of a "key: value" line the component printed
-// at start ("ca" is the root CA PEM of a --tls upstream), or "".
-func InfoValue(svc Service, key string) string {
-	for _, line := range svc.Info() {
-		if k, v, ok := strings.Cut(line, ": "); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
 // CAPath is the root CA PEM a client must trust for a TLS upstream.
-func (u *Upstream) CAPath() string { return InfoValue(u.Service, "ca") }
+func (u *Upstream) CAPath() string { return u.Fake.Info("ca") }
+
+// ClientCert is the certificate and key files a client presents to an
+// upstream that requires one (--client-auth), "" otherwise.
+func (u *Upstream) ClientCert() (certPath, keyPath string) {
+	return u.Fake.Info("client-cert"), u.Fake.Info("client-key")
+}
 
 // URL is the upstream as clients should reach it: through its fault proxy.
 func (u *Upstream) URL() string { return u.scheme + "://" + u.Proxy.Addr() }
@@ -47,7 +41,7 @@ func (u *Upstream) DirectURL() string { return u.direct }
 
 // Upstream starts a fake upstream and a fault proxy in front of it. The
 // config's Listen is ignored: the backend picks a free loopback port.
-func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, extraArgs ...string) (*Upstream, error) {
+func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config) (*Upstream, error) {
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -55,7 +49,7 @@ func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, ex
 	if cfg.TLSFlags.Enabled && cfg.CertDir == "" {
 		cfg.CertDir = filepath.Join(l.dir, "upstream-"+name)
 	}
-	svc, err := l.backend.StartFake(ctx, "upstream", append(cfg.Args(), extraArgs...))
+	svc, err := l.backend.StartFake(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
@@ -69,7 +63,8 @@ func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, ex
 	// it skips certificate checks, and presents the lab's client certificate
 	// to an upstream that requires one (--client-auth require).
 	tc := &tls.Config{InsecureSkipVerify: true}
-	if crt, key := InfoValue(svc, "client-cert"), InfoValue(svc, "client-key"); crt != "" {
+	fake := &Fake{name: cfg.Fake(), svc: svc}
+	if crt, key := fake.Info("client-cert"), fake.Info("client-key"); crt != "" {
 		pair, err := tls.LoadX509KeyPair(crt, key)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: the lab's client certificate: %w", name, err)
@@ -78,7 +73,7 @@ func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config, ex
 	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	l.onClose("upstream control client "+name, func() error { hc.CloseIdleConnections(); return nil })
-	up := &Upstream{Name: name, Service: svc, scheme: u.Scheme, direct: svc.URL(),
+	up := &Upstream{Name: name, Fake: fake, scheme: u.Scheme, direct: svc.URL(),
 		Control: &upstream.Client{Base: svc.URL(), HTTP: hc}}
 	if err := up.Control.Healthy(ctx); err != nil {
 		return nil, fmt.Errorf("upstream %s not ready: %w", name, err)

@@ -40,29 +40,18 @@ var credClient = &http.Client{Timeout: 5 * time.Second,
 	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
 // labIMDS is a running fake metadata service and its control client.
-type labIMDS struct {
-	svc  lab.Service
-	ctl  *imds.Client
-	role string
-}
-
-func (m *labIMDS) URL() string { return m.svc.URL() }
+type labIMDS struct{ *lab.IMDS }
 
 // startIMDS starts the fake metadata service on the lab's backend.
 func (s *S) startIMDS(cfg imds.Config) *labIMDS {
-	cfg.Listen = "127.0.0.1:0"
-	svc, err := s.Lab.Fake(s.Ctx, "imds", cfg.Args())
+	m, err := s.Lab.IMDS(s.Ctx, cfg)
 	s.Must(err, "starting the metadata service")
-	m := &labIMDS{svc: svc, ctl: &imds.Client{Base: svc.URL(), HTTP: credClient}, role: lab.InfoValue(svc, "role")}
-	if m.role == "" {
-		s.Failf("the metadata service printed no role line: %v", svc.Info())
-	}
-	return m
+	return &labIMDS{m}
 }
 
 // state reads the service's behaviour and counters.
 func (m *labIMDS) state(s *S) imds.State {
-	st, err := m.ctl.State(s.Ctx)
+	st, err := m.Control.State(s.Ctx)
 	s.Must(err, "reading the metadata service's counters")
 	return st
 }
@@ -72,7 +61,7 @@ func (m *labIMDS) state(s *S) imds.State {
 // the report shades the window between an applied and a removed fault of the
 // same detail.
 func (m *labIMDS) apply(s *S, st imds.Settings, kind, detail string) {
-	_, err := m.ctl.Apply(s.Ctx, st)
+	_, err := m.Control.Apply(s.Ctx, st)
 	b, _ := json.Marshal(st)
 	s.Must(err, "changing the metadata service "+string(b))
 	s.Lab.Record(kind, "imds", detail)
@@ -132,25 +121,22 @@ func credGet(ctx context.Context, url string) (string, error) {
 
 // labApp is a running instrumented app.
 type labApp struct {
-	svc  lab.Service
+	*lab.App
 	rule app.Rule
 }
-
-func (a *labApp) URL() string { return a.svc.URL() }
 
 // startApp starts the instrumented app; its metadata service and dependency
 // are in cfg.
 func (s *S) startApp(cfg app.Config) *labApp {
-	cfg.Listen = "127.0.0.1:0"
-	svc, err := s.Lab.Fake(s.Ctx, "app", cfg.Args())
+	a, err := s.Lab.App(s.Ctx, cfg)
 	s.Must(err, "starting the app (rule "+string(cfg.Rule)+")")
-	s.Note("app started: " + lab.InfoValue(svc, "rule"))
-	return &labApp{svc: svc, rule: cfg.Rule}
+	s.Note("app started: " + a.Rule())
+	return &labApp{App: a, rule: cfg.Rule}
 }
 
 // stop closes an app early (the pod replaced by a new one).
 func (a *labApp) stop(s *S) {
-	s.Must(a.svc.Close(), "stopping the app")
+	s.Must(a.Close(), "stopping the app")
 	s.Note("app (rule " + string(a.rule) + ") stopped")
 }
 
@@ -281,7 +267,7 @@ func perRequest(samples []counterSample, rs load.Results) []reports.Point {
 // imdsTotal reads the metadata service's call counter (control calls are
 // not counted by the service).
 func (m *labIMDS) total(ctx context.Context) (int64, error) {
-	st, err := m.ctl.State(ctx)
+	st, err := m.Control.State(ctx)
 	return st.Total, err
 }
 

@@ -73,7 +73,7 @@ func (x *credExpired) Setup(s *S) {
 	inval.InvalidateExpired = true
 	x.apps = []*labApp{s.startApp(x.cfg), s.startApp(inval)}
 
-	md, role, a := x.md.URL(), x.md.role, x.apps[0].URL()
+	md, role, a := x.md.URL(), x.md.Role(), x.apps[0].URL()
 	s.Command("The credentials' Expiration, as the metadata service hands them out",
 		"curl -s "+md+imds.CredentialsPath+role+" | grep -E 'LastUpdated|Expiration'")
 	s.Command("The Expiration of the credentials the app is using, and its answer",

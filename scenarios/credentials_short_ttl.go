@@ -86,7 +86,7 @@ func (x *credStorm) Setup(s *S) {
 	x.sdk = s.startApp(app.Config{IMDSEndpoint: x.md.URL(), DependencyURL: dep, Rule: app.RuleSDK, ExpiryWindow: kiamWindow})
 	x.botocore = s.startApp(app.Config{IMDSEndpoint: x.md.URL(), DependencyURL: dep, Rule: app.RuleBotocore})
 
-	md, role := x.md.URL(), x.md.role
+	md, role := x.md.URL(), x.md.Role()
 	s.Command("The instance role, as the SDK asks for it first", "curl -s "+md+imds.CredentialsPath)
 	s.Command("The credentials: Expiration minus LastUpdated is the lifetime",
 		"curl -s "+md+imds.CredentialsPath+role+" | grep -E 'LastUpdated|Expiration'")
@@ -142,7 +142,7 @@ func (x *credStorm) measure(s *S, name, series string, a *labApp, rate float64, 
 	r := stormRun{rs: rs, control: ctl,
 		callsPerRequest:     float64(st1.Total-st0.Total) / n,
 		rolePerRequest:      per(imds.CredentialsPath),
-		documentsPerRequest: per(imds.CredentialsPath + x.md.role),
+		documentsPerRequest: per(imds.CredentialsPath + x.md.Role()),
 		tokensPerRequest:    per(imds.TokenPath),
 		fetchesPerRequest:   float64(app1.CredentialFetches-app0.CredentialFetches) / n,
 	}

@@ -31,7 +31,7 @@ Fix: cache by the token's own expiry and refresh a little before it (a margin fo
 
 type gw401Expired struct {
 	gwSetup
-	issuer lab.Service
+	issuer *lab.Tokens
 }
 
 const (
@@ -44,21 +44,20 @@ const (
 func (x *gw401Expired) Setup(s *S) {
 	x.up = s.startUpstream("payments", upstream.Config{})
 	var err error
-	x.issuer, err = s.Lab.Fake(s.Ctx, "tokens", tokens.Config{Key: tokenKey, Secret: tokenSecret, Lifetime: tokenLifetime}.Args())
+	x.issuer, err = s.Lab.Tokens(s.Ctx, tokens.Config{Key: tokenKey, Secret: tokenSecret, Lifetime: tokenLifetime})
 	s.Must(err, "starting the token issuer")
 	x.gw = s.startGateway(kongYAML(`consumers:
 - username: orders-app
   jwt_secrets: [{key: `+tokenKey+`, algorithm: HS256, secret: `+tokenSecret+`}]
-`, services(service("payments", httpURL("http", x.up), "plugins:", "- name: jwt", "  config: {claims_to_verify: [exp]}"))),
-		lab.GatewayOptions{})
-	tokenURL := lab.InfoValue(x.issuer, "token")
+`, services(service("payments", httpURL("http", x.up), "plugins:", "- name: jwt", "  config: {claims_to_verify: [exp]}"))))
+	tokenURL := x.issuer.TokenURL()
 	s.Command("Get a token", "curl -s -d grant_type=client_credentials -d client_id="+tokens.DefaultClientID+" -d client_secret="+tokens.DefaultClientSecret+" "+tokenURL)
 	s.Command("Read its exp", `cut -d. -f2 <<<"$TOKEN" | base64 -d 2>/dev/null; echo`)
 	s.Command("Call the API with it", "curl -si -H \"Authorization: Bearer $TOKEN\" "+x.gw.ProxyURL()+"/payments")
 }
 
 func (x *gw401Expired) client(buggy bool) *tokens.Client {
-	c := &tokens.Client{TokenURL: lab.InfoValue(x.issuer, "token"),
+	c := &tokens.Client{TokenURL: x.issuer.TokenURL(),
 		ClientID: tokens.DefaultClientID, ClientSecret: tokens.DefaultClientSecret, RefreshBefore: 300 * time.Millisecond}
 	if buggy {
 		c.RefreshBefore, c.CachePastExpiry, c.CacheTTL = 0, true, staleCacheTTL

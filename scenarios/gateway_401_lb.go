@@ -34,7 +34,7 @@ Send the request to Kong directly (bypassing the LB) and compare; look at what a
 
 type gw401LB struct {
 	gwSetup
-	hop   lab.Service
+	hop   *lab.LB
 	ctl   *lb.Client
 	token string
 }
@@ -57,11 +57,11 @@ func (x *gw401LB) config() string {
 
 func (x *gw401LB) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
-	x.gw = s.startGateway(x.config(), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config())
 	var err error
-	x.hop, err = s.Lab.Fake(s.Ctx, "lb", lb.Config{Backend: x.gw.ProxyURL()}.Args())
+	x.hop, err = s.Lab.LB(s.Ctx, lb.Config{Backend: x.gw.ProxyURL()})
 	s.Must(err, "starting the load balancer")
-	x.ctl = &lb.Client{Base: x.hop.URL()}
+	x.ctl = x.hop.Control
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"iss": partnerIss, "sub": "partner", "exp": time.Now().Add(time.Hour).Unix()})
 	x.token, err = tok.SignedString([]byte(partnerSecret))

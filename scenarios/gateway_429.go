@@ -6,7 +6,6 @@ import (
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
-	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/load"
 )
 
@@ -41,7 +40,7 @@ func (x *gwRateLimit) config(limit int) string {
 
 func (x *gwRateLimit) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
-	x.gw = s.startGateway(x.config(rlLimit), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config(rlLimit))
 	s.Command("The rate-limit headers on one request", "curl -si "+x.gw.ProxyURL()+"/orders | grep -iE '^(x-)?ratelimit|^retry-after'")
 	s.Command("50 requests per second for 5 s", "echo 'GET "+x.gw.ProxyURL()+"/orders' | vegeta attack -rate=50 -duration=5s | vegeta report")
 }

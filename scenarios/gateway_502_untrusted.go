@@ -7,7 +7,6 @@ import (
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/fakes/pki"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
-	"github.com/chaoslab/chaoslab/lab"
 )
 
 func init() {
@@ -51,7 +50,7 @@ func (x *gwUntrusted) Setup(s *S) {
 	b, err := os.ReadFile(x.up.CAPath())
 	s.Must(err, "reading the upstream's CA")
 	x.caPEM = string(b)
-	x.gw = s.startGateway(x.config(false, false), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config(false, false))
 	s.Command("Who signed the upstream's certificate", "openssl s_client -connect "+x.up.Addr()+" -showcerts </dev/null | grep -E '^ *[si]:'")
 	s.Command("Verify it against the private CA", "openssl s_client -connect "+x.up.Addr()+" -CAfile "+x.up.CAPath()+" -verify_return_error </dev/null")
 }

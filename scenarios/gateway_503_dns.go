@@ -36,7 +36,7 @@ func (x *gwNoDNS) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
 	ip, _ := hostPort(x.up.Addr())
 	// The gateway resolves from a static table: no query leaves the machine.
-	x.gw = s.startGateway(x.config(goodHost), lab.GatewayOptions{Hosts: map[string]string{goodHost: ip}})
+	x.gw = s.startGateway(x.config(goodHost), lab.WithHosts(map[string]string{goodHost: ip}))
 	s.Command("What the service points at", "curl -s "+x.gw.AdminURL()+"/services")
 }
 

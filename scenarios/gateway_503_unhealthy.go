@@ -54,7 +54,7 @@ func (x *gwUnhealthy) config(targets ...*lab.Upstream) string {
 func (x *gwUnhealthy) Setup(s *S) {
 	x.a = s.startUpstream("orders-a", upstream.Config{})
 	x.b = s.startUpstream("orders-b", upstream.Config{})
-	x.gw = s.startGateway(x.config(x.a), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config(x.a))
 	s.Command("Target health as Kong sees it", "curl -s "+x.gw.AdminURL()+"/upstreams/orders-upstream/health")
 	s.Command("The health endpoint directly", "curl -si "+x.a.DirectURL()+"/health")
 }

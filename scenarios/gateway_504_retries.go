@@ -41,7 +41,7 @@ func (x *gw504Retries) config(retries int) string {
 
 func (x *gw504Retries) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
-	x.gw = s.startGateway(x.config(retryCount), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config(retryCount))
 	s.Command("Time a GET and a POST through Kong", curlTiming(x.gw.ProxyURL()+"/orders")+"\ncurl -s -o /dev/null -w '%{http_code} %{time_total}\\n' -X POST "+x.gw.ProxyURL()+"/orders")
 	s.Command("Count the tries per request", "grep -c 'upstream timed out' error.log")
 }

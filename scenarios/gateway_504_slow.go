@@ -39,7 +39,7 @@ func (x *gw504Slow) config(readTimeout int) string {
 
 func (x *gw504Slow) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
-	x.gw = s.startGateway(x.config(slowReadTimeout), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config(slowReadTimeout))
 	s.Command("The upstream directly, bypassing Kong", curlTiming(x.up.DirectURL()+"/orders"))
 	s.Command("Kong's timeout errors", "grep -E 'timed out' error.log   # the lab's error log is in the report")
 	s.Command("Raise the timeout (Kong with a database)", "curl -X PATCH "+x.gw.AdminURL()+"/services/orders --data read_timeout=1000")

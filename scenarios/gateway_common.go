@@ -37,8 +37,8 @@ func (s *S) startUpstream(name string, cfg upstream.Config) *lab.Upstream {
 
 // startGateway starts the gateway and registers the commands a trainee uses
 // on Kong: latency headers, the admin API, the config endpoint.
-func (s *S) startGateway(kongYAML string, o lab.GatewayOptions) *lab.Gateway {
-	g, err := s.Lab.Gateway(s.Ctx, kongYAML, o)
+func (s *S) startGateway(kongYAML string, opts ...lab.GatewayOption) *lab.Gateway {
+	g, err := s.Lab.Gateway(s.Ctx, kongYAML, opts...)
 	s.Must(err, "starting the gateway")
 	s.rec.Gateway = g.Kind()
 	s.Command("Kong's latency attribution for one request", "curl -si "+g.ProxyURL()+"/orders | grep -i '^x-kong-.*latency'")

@@ -30,7 +30,7 @@ func (x *gwFailure) Setup(s *S) {
 	if x.config != "" {
 		extra = append(extra, x.config)
 	}
-	x.gw = s.startGateway(kongYAML(services(service("orders", httpURL("http", x.up), extra...))), lab.GatewayOptions{})
+	x.gw = s.startGateway(kongYAML(services(service("orders", httpURL("http", x.up), extra...))))
 	s.Command("The upstream directly, bypassing Kong", "curl -v "+x.up.DirectURL()+"/orders")
 	s.Command("Status and body through Kong", "curl -si "+x.gw.ProxyURL()+"/orders")
 	if x.logLine != "" {

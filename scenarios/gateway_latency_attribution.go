@@ -42,7 +42,7 @@ func (x *gwAttribution) config(slowPlugin bool) string {
 
 func (x *gwAttribution) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
-	x.gw = s.startGateway(x.config(false), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config(false))
 }
 
 func (x *gwAttribution) attack(s *S, name string) load.Results {

@@ -41,7 +41,7 @@ func (x *gwProtocol) config(plainScheme, secureScheme string) string {
 func (x *gwProtocol) Setup(s *S) {
 	x.plain = s.startUpstream("plain", upstream.Config{})
 	x.tlsd = s.startUpstream("secure", upstream.Config{TLSFlags: pki.ServerTLSFlags{Enabled: true}})
-	x.gw = s.startGateway(x.config("http", "https"), lab.GatewayOptions{})
+	x.gw = s.startGateway(x.config("http", "https"))
 	s.Command("What a TLS port answers to plain HTTP", "curl -si http://"+x.tlsd.Addr()+"/")
 	s.Command("What a plain port answers to TLS", "openssl s_client -connect "+x.plain.Addr()+" </dev/null")
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -48,40 +47,20 @@ func startTLSUpstream(s *S, name string, flags pki.ServerTLSFlags) *lab.Upstream
 	up, err := s.Lab.Upstream(s.Ctx, name, upstream.Config{TLSFlags: flags})
 	s.Must(err, "starting TLS upstream "+name)
 	if up.CAPath() == "" {
-		s.Failf("upstream %s printed no `ca:` line (info %q)", name, up.Service.Info())
+		s.Failf("upstream %s reported no ca at start-up", name)
 	}
 	return up
 }
 
-// tlsProxy is a running mitm fake as the scenarios use it.
-type tlsProxy struct {
-	Service lab.Service
-	URL     *url.URL // http://127.0.0.1:P, for load.WithProxy
-	CAPath  string   // the proxy's own root CA PEM
-}
-
-// Addr is host:port, what `openssl s_client -proxy` takes.
-func (p *tlsProxy) Addr() string { return p.URL.Host }
-
-// LogLines is the proxy's connection log: the fake prints it on its
-// stderr.
-func (p *tlsProxy) LogLines() []string { return p.Service.Stderr() }
+// tlsProxy is a running mitm fake; its connection log is its stderr.
+type tlsProxy = lab.MITM
 
 // startMITM starts the TLS-inspecting proxy fake with its CA file in the
 // lab's directory, so it goes when the lab goes.
 func startMITM(s *S, name string, cfg mitm.Config) *tlsProxy {
-	if cfg.Dir == "" {
-		cfg.Dir = filepath.Join(s.Lab.Dir(), name)
-	}
-	svc, err := s.Lab.Fake(s.Ctx, "mitm", cfg.Args())
+	p, err := s.Lab.MITM(s.Ctx, name, cfg)
 	s.Must(err, "starting proxy "+name)
-	u, err := url.Parse(svc.URL())
-	s.Must(err, "proxy "+name+" URL")
-	ca := lab.InfoValue(svc, "ca")
-	if ca == "" {
-		s.Failf("proxy %s printed no `ca:` line (info %q)", name, svc.Info())
-	}
-	return &tlsProxy{Service: svc, URL: u, CAPath: ca}
+	return p
 }
 
 // logMITM attaches the proxy's connection log lines written since line
@@ -90,7 +69,7 @@ func startMITM(s *S, name string, cfg mitm.Config) *tlsProxy {
 // that handled traffic and printed nothing would leave the scenario blaming
 // a fault nobody saw, so that is a failure.
 func logMITM(s *S, name string, p *tlsProxy, since int) []string {
-	lines := p.LogLines()
+	lines := p.Stderr()
 	if len(lines) <= since {
 		s.failAt(fmt.Sprintf("proxy %s printed no connection log for this phase's traffic; %s", name, noLogHint), 1)
 	}
@@ -111,13 +90,13 @@ const noLogHint = "the lab reads it from the fake's stderr (Service.Stderr), whi
 func awaitConnections(s *S, name string, p *tlsProxy, since, n int) {
 	s.Eventually(fmt.Sprintf("proxy %s logging %d connections", name, n), 5*time.Second, 10*time.Millisecond, func() error {
 		got := 0
-		for _, l := range tlsLinesAfter(p.LogLines(), since) {
+		for _, l := range tlsLinesAfter(p.Stderr(), since) {
 			if strings.Contains(l, " mode=") { // the first line of a connection; later ones amend it
 				got++
 			}
 		}
 		if got < n {
-			if len(p.LogLines()) == 0 {
+			if len(p.Stderr()) == 0 {
 				return errors.New("0 logged; " + noLogHint)
 			}
 			return fmt.Errorf("%d logged", got)
@@ -165,11 +144,10 @@ func parsePEMCerts(s *S, path string) []*x509.Certificate {
 }
 
 // upstreamClientCert loads the mTLS client certificate a --client-auth
-// upstream printed (client-cert / client-key info lines).
-func upstreamClientCert(s *S, svc lab.Service) tls.Certificate {
-	crt, key := lab.InfoValue(svc, "client-cert"), lab.InfoValue(svc, "client-key")
+// upstream reported at start-up (client-cert / client-key).
+func upstreamClientCert(s *S, crt, key string) tls.Certificate {
 	if crt == "" || key == "" {
-		s.Failf("upstream printed no client-cert/client-key lines (info %q)", svc.Info())
+		s.Failf("upstream reported no client-cert/client-key at start-up")
 	}
 	c, err := tls.LoadX509KeyPair(crt, key)
 	s.Must(err, "loading the client certificate")
@@ -190,7 +168,7 @@ func showCerts(s *S, title, target, serverName string, proxy *tlsProxy, roots *x
 	defer cancel()
 	proxyURL := ""
 	if proxy != nil {
-		proxyURL = proxy.URL.String()
+		proxyURL = proxy.ProxyURL.String()
 	}
 	rep, err := diagnose.Chain(ctx, target, serverName, proxyURL, roots)
 	s.Must(err, "diagnosing the chain: "+title)
@@ -204,7 +182,7 @@ func showCerts(s *S, title, target, serverName string, proxy *tlsProxy, roots *x
 func goTLSRequest(s *S, rawURL string, proxy *tlsProxy, cfg *tls.Config) error {
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	if proxy != nil {
-		tr.Proxy = http.ProxyURL(proxy.URL)
+		tr.Proxy = http.ProxyURL(proxy.ProxyURL)
 	}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(s.Ctx, 5*time.Second)

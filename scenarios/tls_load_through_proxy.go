@@ -63,7 +63,7 @@ func (x *loadThroughProxy) Setup(s *S) {
 	x.inspect = startMITM(s, "mitm", mitm.Config{UpstreamCAFile: x.up.CAPath()})
 	x.tunnel = startMITM(s, "mitm-tunnel", mitm.Config{Mode: mitm.Tunnel})
 
-	inspected := diagnose.Commands{Proxy: x.inspect.Addr(), Target: x.up.Addr(), ServerName: tlsCommandName, CAFile: x.inspect.CAPath}
+	inspected := diagnose.Commands{Proxy: x.inspect.Addr(), Target: x.up.Addr(), ServerName: tlsCommandName, CAFile: x.inspect.CAPath()}
 	tunnelled := diagnose.Commands{Proxy: x.tunnel.Addr(), Target: x.up.Addr(), ServerName: tlsCommandName, CAFile: x.up.CAPath()}
 	s.Command("Phase timings of one request through the inspecting proxy (tls is time_appconnect)", inspected.CurlTiming())
 	s.Command("...and through the tunnel", tunnelled.CurlTiming())
@@ -78,7 +78,7 @@ func (x *loadThroughProxy) Setup(s *S) {
 func (x *loadThroughProxy) attack(s *S, name string, p *tlsProxy, cas ...string) load.Results {
 	opts := []load.Option{load.WithKeepAlive(false), load.WithTLSConfig(&tls.Config{RootCAs: trustPool(s, cas...)})}
 	if p != nil {
-		opts = append(opts, load.WithProxy(p.URL))
+		opts = append(opts, load.WithProxy(p.ProxyURL))
 	}
 	rs := s.Attack(name, get(x.up.URL()+"/"), tlsPacer(), handshakeLoad, opts...)
 	s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
@@ -99,8 +99,8 @@ func (x *loadThroughProxy) Run(s *S) {
 		x.attack(s, "direct", nil, x.up.CAPath())
 	})
 	s.Phase("fault", "through the TLS-inspecting proxy (the client trusts its root)", func() {
-		before := len(x.inspect.LogLines())
-		inspected = x.attack(s, "inspecting proxy", x.inspect, x.inspect.CAPath)
+		before := len(x.inspect.Stderr())
+		inspected = x.attack(s, "inspecting proxy", x.inspect, x.inspect.CAPath())
 		// Realised: the proxy terminated and re-opened every connection.
 		s.Expect(logMITM(s, "mitm", x.inspect, before), "the proxy inspected each connection").
 			To(HaveLogLines("mode=inspect", ">=", len(inspected)*99/100))
@@ -110,7 +110,7 @@ func (x *loadThroughProxy) Run(s *S) {
 		s.Expect(via, "the client sees the server's own chain").To(haveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "through the tunnel: one end-to-end handshake per connection", func() {
-		before := len(x.tunnel.LogLines())
+		before := len(x.tunnel.Stderr())
 		tunnelled := x.attack(s, "tunnel", x.tunnel, x.up.CAPath())
 		s.Expect(logMITM(s, "mitm-tunnel", x.tunnel, before), "the proxy tunnelled each connection").
 			To(HaveLogLines("mode=tunnel", ">=", len(tunnelled)*99/100))

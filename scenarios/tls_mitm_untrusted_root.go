@@ -64,7 +64,7 @@ func (x *mitmUntrustedRoot) Setup(s *S) {
 	viaProxy := direct
 	viaProxy.Proxy = x.inspect.Addr()
 	trustingProxy := viaProxy
-	trustingProxy.CAFile = x.inspect.CAPath
+	trustingProxy.CAFile = x.inspect.CAPath()
 	viaBypass := direct
 	viaBypass.Proxy = x.bypass.Addr()
 	s.Command("Who signed the certificate the server sends (directly)", direct.OpenSSLShowCerts())
@@ -74,7 +74,7 @@ func (x *mitmUntrustedRoot) Setup(s *S) {
 	s.Command("The incident: curl through the proxy with the server's CA exits 60", viaProxy.CurlProxy())
 	s.Command("Fix A: trust the proxy's root CA (exit 0)", trustingProxy.CurlProxy())
 	s.Command("Fix B: a proxy that tunnels this host; the server's own CA is enough again (exit 0)", viaBypass.CurlProxy())
-	s.Command("The proxy's root CA, as trainees download it", "curl -s "+x.inspect.URL.String()+"/ca.pem | openssl x509 -noout -subject")
+	s.Command("The proxy's root CA, as trainees download it", "curl -s "+x.inspect.ProxyURL.String()+"/ca.pem | openssl x509 -noout -subject")
 }
 
 func (x *mitmUntrustedRoot) Run(s *S) {
@@ -99,7 +99,7 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 			To(haveVerdict(diagnose.KindUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
 
 		rs := s.Attack("via inspecting proxy", targets, tlsPacer(), tlsLoad,
-			load.WithProxy(x.inspect.URL), load.WithTLSConfig(trustServer))
+			load.WithProxy(x.inspect.ProxyURL), load.WithTLSConfig(trustServer))
 		s.Expect(rs, "requests fail with unknown authority").To(HaveErrorKindShare(load.ErrUnknownAuthority, ">=", 0.95))
 		s.Expect(rs, "...with Go's own words").To(HaveShare("errors 'x509: certificate signed by unknown authority'",
 			func(r load.Result) bool {
@@ -117,15 +117,15 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 			To(HaveLogLines(`client_handshake="remote error: tls: bad certificate"`, ">=", len(rs)*95/100))
 	})
 
-	trustBoth := &tls.Config{RootCAs: trustPool(s, x.up.CAPath(), x.inspect.CAPath)}
+	trustBoth := &tls.Config{RootCAs: trustPool(s, x.up.CAPath(), x.inspect.CAPath())}
 	s.Phase("fix", "A: the client trusts the proxy's root CA as well", func() {
 		via := showCerts(s, "openssl s_client -proxy -showcerts -CAfile <proxy CA>", x.up.Addr(), "", x.inspect, trustBoth.RootCAs)
 		s.Expect(via, "what the proxy shows now verifies").To(haveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "A: inspected, and trusted", func() {
-		before := len(x.inspect.LogLines())
+		before := len(x.inspect.Stderr())
 		rs := s.Attack("via inspecting proxy, trusting its CA", targets, tlsPacer(), tlsLoad,
-			load.WithProxy(x.inspect.URL), load.WithTLSConfig(trustBoth))
+			load.WithProxy(x.inspect.ProxyURL), load.WithTLSConfig(trustBoth))
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 		log := logMITM(s, "mitm", x.inspect, before)
 		// Keep-alive: a few connections carry every request.
@@ -143,7 +143,7 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 	})
 	s.Phase("recovery", "B: tunnelled end to end", func() {
 		rs := s.Attack("via proxy with bypass", targets, tlsPacer(), tlsLoad,
-			load.WithProxy(x.bypass.URL), load.WithTLSConfig(trustServer))
+			load.WithProxy(x.bypass.ProxyURL), load.WithTLSConfig(trustServer))
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 		log := logMITM(s, "mitm-bypass", x.bypass, 0)
 		s.Expect(log, "the proxy tunnelled the host").To(HaveLogLines("mode=tunnel bypass=true", ">=", 1))

@@ -10,7 +10,6 @@ import (
 	"github.com/chaoslab/chaoslab/fakes/mitm"
 	"github.com/chaoslab/chaoslab/fakes/pki"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
-	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/load"
 )
 
@@ -86,7 +85,7 @@ func (x *mtlsThroughProxy) Setup(s *S) {
 
 	client := func(up *mtlsServer, p *tlsProxy, ca string) diagnose.Commands {
 		c := diagnose.Commands{Target: up.Addr, ServerName: tlsCommandName, CAFile: ca,
-			ClientCert: lab.InfoValue(up.Service, "client-cert"), ClientKey: lab.InfoValue(up.Service, "client-key")}
+			ClientCert: up.ClientCert, ClientKey: up.ClientKey}
 		if p != nil {
 			c.Proxy = p.Addr()
 		}
@@ -95,15 +94,15 @@ func (x *mtlsThroughProxy) Setup(s *S) {
 	s.Command("Directly: the server reports the client certificate (X-Client-Cert: success)",
 		client(x.optional, nil, x.optional.CAPath).CurlMTLS())
 	s.Command("Through the inspecting proxy (trusting its CA): the server saw no certificate (X-Client-Cert: absent)",
-		client(x.optional, x.inspect, x.inspect.CAPath).CurlMTLS())
+		client(x.optional, x.inspect, x.inspect.CAPath()).CurlMTLS())
 	s.Command("...and a server that requires one refuses the proxy: 502, certificate required",
-		client(x.strict, x.inspect, x.inspect.CAPath).CurlMTLS())
+		client(x.strict, x.inspect, x.inspect.CAPath()).CurlMTLS())
 	s.Command("Who the client is really talking TLS with: the proxy's CA signed it",
-		diagnose.Commands{Proxy: x.inspect.Addr(), Target: x.optional.Addr, ServerName: tlsCommandName, CAFile: x.inspect.CAPath}.OpenSSLShowCerts())
+		diagnose.Commands{Proxy: x.inspect.Addr(), Target: x.optional.Addr, ServerName: tlsCommandName, CAFile: x.inspect.CAPath()}.OpenSSLShowCerts())
 	s.Command("The fix, mTLS through a CONNECT tunnel: the certificate arrives (X-Client-Cert: success)",
 		client(x.strict, x.tunnel, x.strict.CAPath).CurlMTLS())
 	s.Command("Two-hop: the server sees the proxy's certificate (client_cert_issuer is the proxy's client CA)",
-		client(x.optional, x.twoHop, x.twoHop.CAPath).CurlProxy())
+		client(x.optional, x.twoHop, x.twoHop.CAPath()).CurlProxy())
 }
 
 // mtlsLoad drives one server through a proxy (nil: directly) with the
@@ -112,10 +111,10 @@ func (x *mtlsThroughProxy) mtlsLoad(s *S, name string, up *mtlsServer, p *tlsPro
 	cas := []string{up.CAPath}
 	opts := []load.Option{load.WithBody(4096)}
 	if p != nil {
-		cas = append(cas, p.CAPath)
-		opts = append(opts, load.WithProxy(p.URL))
+		cas = append(cas, p.CAPath())
+		opts = append(opts, load.WithProxy(p.ProxyURL))
 	}
-	cfg := &tls.Config{RootCAs: trustPool(s, cas...), Certificates: []tls.Certificate{upstreamClientCert(s, up.Service)}}
+	cfg := &tls.Config{RootCAs: trustPool(s, cas...), Certificates: []tls.Certificate{upstreamClientCert(s, up.ClientCert, up.ClientKey)}}
 	d := tlsLoad
 	if up == x.optional {
 		d = tlsLoad / 2
@@ -136,7 +135,7 @@ func (x *mtlsThroughProxy) Run(s *S) {
 	s.Phase("fault", "the client's traffic goes through the TLS-inspecting proxy, whose root it trusts", func() {
 		// Realised: the client's TLS session ends at the proxy.
 		via := showCerts(s, "openssl s_client -proxy -showcerts, through the inspecting proxy", x.optional.Addr, "", x.inspect,
-			trustPool(s, x.optional.CAPath, x.inspect.CAPath))
+			trustPool(s, x.optional.CAPath, x.inspect.CAPath()))
 		cmp := diagnose.Compare(direct, via)
 		s.Log("diagnosis", []string{cmp.String()})
 		s.Expect(cmp, "the client's TLS peer is the proxy, not the server").To(haveDifferentIssuers())
@@ -144,7 +143,7 @@ func (x *mtlsThroughProxy) Run(s *S) {
 		rs := x.mtlsLoad(s, "optional, via inspecting proxy", x.optional, x.inspect)
 		s.Expect(rs, "the server serves...").To(HaveSuccessShare(">=", 0.95))
 		s.Expect(rs, "...but saw no client certificate").To(HaveHeaderShare("X-Client-Cert", pki.ClientCertAbsent, ">=", 0.95))
-		before := len(x.inspect.LogLines())
+		before := len(x.inspect.Stderr())
 		rs = x.mtlsLoad(s, "strict, via inspecting proxy", x.strict, x.inspect)
 		s.Expect(rs, "the server requiring a certificate refuses the proxy: the client gets 502").To(HaveStatusShare(502, ">=", 0.95))
 		s.Expect(rs, "...saying the server wanted a certificate").To(HaveBodyShare("certificate required", ">=", 0.95))
@@ -179,20 +178,21 @@ func (x *mtlsThroughProxy) Run(s *S) {
 
 // mtlsServer is a TLS fake upstream asking for client certificates.
 type mtlsServer struct {
-	Service lab.Service
-	URL     string // https://127.0.0.1:P
-	Addr    string
-	CAPath  string // the root clients trust; it also signed client-cert
+	URL                   string // https://127.0.0.1:P
+	Addr                  string
+	CAPath                string // the root clients trust; it also signed client-cert
+	ClientCert, ClientKey string // the client certificate it accepts
 }
 
 func startMTLSServer(s *S, name string, auth pki.ClientAuth) *mtlsServer {
 	cfg := upstream.Config{Name: name, TLSFlags: pki.ServerTLSFlags{Enabled: true, ClientAuth: auth},
 		CertDir: filepath.Join(s.Lab.Dir(), "upstream-"+name)}
-	svc, err := s.Lab.Fake(s.Ctx, "upstream", cfg.Args())
+	f, err := s.Lab.Fake(s.Ctx, cfg)
 	s.Must(err, "starting upstream "+name)
-	srv := &mtlsServer{Service: svc, URL: svc.URL(), Addr: urlHostPort(s, svc.URL()), CAPath: lab.InfoValue(svc, "ca")}
-	if srv.CAPath == "" || lab.InfoValue(svc, "client-cert") == "" {
-		s.Failf("upstream %s printed no ca/client-cert lines (info %q)", name, svc.Info())
+	srv := &mtlsServer{URL: f.URL(), Addr: urlHostPort(s, f.URL()), CAPath: f.Info("ca"),
+		ClientCert: f.Info("client-cert"), ClientKey: f.Info("client-key")}
+	if srv.CAPath == "" || srv.ClientCert == "" {
+		s.Failf("upstream %s reported no ca/client-cert at start-up", name)
 	}
 	return srv
 }

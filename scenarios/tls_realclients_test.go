@@ -32,7 +32,7 @@ type want struct {
 func TestRealClientsMITMUntrustedRoot(t *testing.T) {
 	play := &mitmUntrustedRoot{}
 	s := labWithSetup(t, play)
-	proxyCA := diagnose.OpenSSLName(parsePEMCerts(s, play.inspect.CAPath)[0].Subject)
+	proxyCA := diagnose.OpenSSLName(parsePEMCerts(s, play.inspect.CAPath())[0].Subject)
 	serverIntermediate := "O = chaoslab, CN = chaoslab lab intermediate CA"
 	runLesson(t, s, map[string]want{
 		"Who signed the certificate the server sends (directly)":     {0, []string{"issuer=" + serverIntermediate}},
@@ -46,9 +46,9 @@ func TestRealClientsMITMUntrustedRoot(t *testing.T) {
 	// The proxy saw curl refuse its certificate with OpenSSL's alert (it
 	// logs the aborted handshake after curl has already exited).
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(strings.Join(play.inspect.LogLines(), "\n"), "unknown certificate authority") {
+	for !strings.Contains(strings.Join(play.inspect.Stderr(), "\n"), "unknown certificate authority") {
 		if time.Now().After(deadline) {
-			t.Errorf("the proxy's log should show curl's unknown-CA alert:\n%s", strings.Join(play.inspect.LogLines(), "\n"))
+			t.Errorf("the proxy's log should show curl's unknown-CA alert:\n%s", strings.Join(play.inspect.Stderr(), "\n"))
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

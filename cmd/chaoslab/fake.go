@@ -17,8 +17,9 @@ func init() {
 }
 
 // runFake starts a registered fake, prints "listening on <url>" first (tools
-// and tests wait for that line), then its info lines, and serves until the
-// context is cancelled by SIGINT/SIGTERM.
+// and tests wait for that line), then its start-up report as one
+// machine-readable line (fakes.Ready), and serves until the context is
+// cancelled by SIGINT/SIGTERM.
 func runFake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "usage: chaoslab fake NAME [flags]\nfakes:\n")
@@ -45,9 +46,7 @@ func runFake(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
-	for _, line := range srv.Info() {
-		fmt.Fprintln(stdout, line)
-	}
+	fmt.Fprintln(stdout, fakes.ReadyOf(srv))
 	<-ctx.Done()
 	return srv.Close()
 }

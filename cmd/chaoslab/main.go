@@ -17,14 +17,7 @@ import (
 
 	// Every fake registers itself; the CLI, the embedded backend and the
 	// container entrypoints all start them by name.
-	_ "github.com/chaoslab/chaoslab/fakes/app"
-	_ "github.com/chaoslab/chaoslab/fakes/dns"
-	_ "github.com/chaoslab/chaoslab/fakes/imds"
-	_ "github.com/chaoslab/chaoslab/fakes/kong"
-	_ "github.com/chaoslab/chaoslab/fakes/lb"
-	_ "github.com/chaoslab/chaoslab/fakes/mitm"
-	_ "github.com/chaoslab/chaoslab/fakes/tokens"
-	_ "github.com/chaoslab/chaoslab/fakes/upstream"
+	_ "github.com/chaoslab/chaoslab/fakes/all"
 )
 
 type command struct {

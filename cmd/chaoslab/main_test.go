@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chaoslab/chaoslab/fakes"
 )
 
 var bin string
@@ -79,10 +81,14 @@ func TestFakeUpstreamLatencyAndCleanExit(t *testing.T) {
 
 func TestFakeUpstreamTLSPrintsCA(t *testing.T) {
 	cmd, url, sc := startFake(t, "upstream", "--tls", "--chain", "leaf-only")
-	if !strings.HasPrefix(url, "https://127.0.0.1:") || !sc.Scan() || !strings.HasPrefix(sc.Text(), "ca: ") {
-		t.Fatalf("url %s, second line %q", url, sc.Text())
+	if !strings.HasPrefix(url, "https://127.0.0.1:") || !sc.Scan() {
+		t.Fatalf("url %s, no second line", url)
 	}
-	ca := strings.TrimPrefix(sc.Text(), "ca: ")
+	ready, ok, err := fakes.ParseReady([]string{sc.Text()})
+	if !ok || err != nil || ready.URL != url || ready.Info["ca"] == "" {
+		t.Fatalf("url %s, second line %q: %v", url, sc.Text(), err)
+	}
+	ca := ready.Info["ca"]
 	if _, err := os.Stat(ca); err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +173,9 @@ func TestGatewayStandalone(t *testing.T) {
 	sc.Scan()
 	proxy, ok := strings.CutPrefix(sc.Text(), "listening on ")
 	sc.Scan()
-	admin, ok2 := strings.CutPrefix(sc.Text(), "admin: ")
-	if !ok || !ok2 {
+	ready, ok2, _ := fakes.ParseReady([]string{sc.Text()})
+	admin := ready.Info["admin"]
+	if !ok || !ok2 || admin == "" {
 		t.Fatalf("first lines: %q", sc.Text())
 	}
 	resp, err := http.Get(proxy + "/orders")

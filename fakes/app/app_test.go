@@ -226,8 +226,8 @@ func TestFlagsRoundTripAndRegistration(t *testing.T) {
 	if code, h, _ := get(t, client(t), srv.URL()); code != 200 || h.Get(HeaderRule) != "java-v1" {
 		t.Fatalf("started from flags: %d %q", code, h.Get(HeaderRule))
 	}
-	if info := strings.Join(srv.Info(), "\n"); !strings.Contains(info, "refresh within 15m0s of expiry or after 1h0m0s") {
-		t.Fatalf("info: %s", info)
+	if info := srv.Info(); !strings.Contains(info["rule"], "refresh within 15m0s of expiry or after 1h0m0s") {
+		t.Fatalf("info: %v", info)
 	}
 }
 

@@ -169,13 +169,13 @@ func (s *Server) URL() string { return s.url }
 // Addr is host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Info lines for the CLI.
-func (s *Server) Info() []string {
-	return []string{
-		"rule: " + string(s.cfg.Rule) + ruleWindows(s.cfg),
-		"imds: " + s.cfg.IMDSEndpoint,
-		"dependency: " + s.cfg.DependencyURL,
-		"stats: curl " + s.url + ControlPrefix + "stats",
+// Info is the start-up report (fakes.Server).
+func (s *Server) Info() map[string]string {
+	return map[string]string{
+		"rule":       string(s.cfg.Rule) + ruleWindows(s.cfg),
+		"imds":       s.cfg.IMDSEndpoint,
+		"dependency": s.cfg.DependencyURL,
+		"stats":      "curl " + s.url + ControlPrefix + "stats",
 	}
 }
 

@@ -158,14 +158,14 @@ func (s *Server) URL() string { return "dns://" + s.addr }
 // `dig @HOST -p PORT`.
 func (s *Server) Addr() string { return s.addr }
 
-// Info lines for the CLI.
-func (s *Server) Info() []string {
+// Info is the start-up report (fakes.Server).
+func (s *Server) Info() map[string]string {
 	host, port, _ := net.SplitHostPort(s.addr)
-	lines := []string{"udp+tcp: " + s.addr}
-	for _, n := range s.Names() {
-		lines = append(lines, "record: "+n)
+	return map[string]string{
+		"udp+tcp": s.addr,
+		"records": strings.Join(s.Names(), " "),
+		"try":     fmt.Sprintf("dig @%s -p %s NAME", host, port),
 	}
-	return append(lines, fmt.Sprintf("try: dig @%s -p %s NAME", host, port))
 }
 
 // Close stops both servers, dropping queries held by the latency. Idempotent.

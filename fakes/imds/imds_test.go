@@ -316,8 +316,7 @@ func TestRegisteredDefStarts(t *testing.T) {
 	if code, _, _ := do(t, "GET", srv.URL()+CredentialsPath, nil); code != 401 {
 		t.Fatalf("--imdsv2-required: GET without token got %d", code)
 	}
-	info := strings.Join(srv.Info(), "\n")
-	if !strings.Contains(info, "role: kiam") || !strings.Contains(info, "ttl: 15m0s") {
-		t.Fatalf("info: %s", info)
+	if info := srv.Info(); info["role"] != "kiam" || info["ttl"] != "15m0s" {
+		t.Fatalf("info: %v", info)
 	}
 }

@@ -160,14 +160,14 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Role is the instance role name the service reports.
 func (s *Server) Role() string { return s.role }
 
-// Info lines for the CLI.
-func (s *Server) Info() []string {
+// Info is the start-up report (fakes.Server).
+func (s *Server) Info() map[string]string {
 	st := s.State()
-	return []string{
-		"role: " + st.Role,
-		"ttl: " + st.TTL,
-		"imdsv2-required: " + fmt.Sprint(st.IMDSv2Required),
-		"credentials: curl " + s.url + CredentialsPath + st.Role,
+	return map[string]string{
+		"role":            st.Role,
+		"ttl":             st.TTL,
+		"imdsv2-required": fmt.Sprint(st.IMDSv2Required),
+		"credentials":     "curl " + s.url + CredentialsPath + st.Role,
 	}
 }
 

@@ -169,7 +169,7 @@ func (g *Gateway) AdminURL() string { return g.adminURL }
 func (g *Gateway) URL() string { return g.proxyURL }
 
 // Info is the CLI's extra line (fakes.Server).
-func (g *Gateway) Info() []string { return []string{"admin: " + g.adminURL} }
+func (g *Gateway) Info() map[string]string { return map[string]string{"admin": g.adminURL} }
 
 // current is the configuration being served.
 func (g *Gateway) current() *config.Config { return g.rt.Load().cfg }

@@ -1,6 +1,7 @@
 package kong
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -54,15 +55,11 @@ func (c *CLIConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AllowNonLoopback, "allow-non-loopback", false, "allow upstream connections off loopback (containerised labs)")
 }
 
-// Args renders c back to flags.
+// Args renders c back to flags. Both listen addresses are always there: the
+// docker backend rewrites 127.0.0.1:0 ones to published container ports.
 func (c CLIConfig) Args() []string {
-	args := []string{"--config", c.ConfigPath}
-	if c.Listen != "" && c.Listen != "127.0.0.1:0" {
-		args = append(args, "--listen", c.Listen)
-	}
-	if c.AdminListen != "" && c.AdminListen != "127.0.0.1:0" {
-		args = append(args, "--admin-listen", c.AdminListen)
-	}
+	args := []string{"--config", c.ConfigPath, "--listen", cmp.Or(c.Listen, "127.0.0.1:0"),
+		"--admin-listen", cmp.Or(c.AdminListen, "127.0.0.1:0")}
 	if len(c.Hosts) > 0 {
 		names := make([]string, 0, len(c.Hosts))
 		for n := range c.Hosts {
@@ -129,30 +126,26 @@ func (c chainResolver) LookupHostTTL(ctx context.Context, host string) ([]string
 	return c.dns.LookupHostTTL(ctx, host)
 }
 
+// Fake names the fake CLIConfig configures (fakes.Config).
+func (CLIConfig) Fake() string { return "gateway" }
+
 func init() {
-	fakes.Register(fakes.Def{
-		Name:    "gateway",
-		Summary: "Kong 3.9 DB-less emulation (kong.yml): proxy, error mapping, plugins, health checks, Admin API",
-		Flags: func(fs *flag.FlagSet) fakes.Starter {
-			var c CLIConfig
-			c.RegisterFlags(fs)
-			return func(ctx context.Context) (fakes.Server, error) {
-				o, err := c.Options()
-				if err != nil {
-					return nil, err
-				}
-				// The CLI passes the process streams, the embedded backend its buffers.
-				o.ErrorLog, o.AccessLog = fakes.Stderr(ctx), fakes.Stdout(ctx)
-				g, err := Start(ctx, o)
-				if err != nil {
-					var ce *config.Error
-					if errors.As(err, &ce) {
-						return nil, fmt.Errorf("--config %s: %w", c.ConfigPath, err)
-					}
-					return nil, err
-				}
-				return g, nil
+	fakes.RegisterConfig("Kong 3.9 DB-less emulation (kong.yml): proxy, error mapping, plugins, health checks, Admin API",
+		func(ctx context.Context, c CLIConfig) (*Gateway, error) {
+			o, err := c.Options()
+			if err != nil {
+				return nil, err
 			}
-		},
-	})
+			// The CLI passes the process streams, the embedded backend its buffers.
+			o.ErrorLog, o.AccessLog = fakes.Stderr(ctx), fakes.Stdout(ctx)
+			g, err := Start(ctx, o)
+			if err != nil {
+				var ce *config.Error
+				if errors.As(err, &ce) {
+					return nil, fmt.Errorf("--config %s: %w", c.ConfigPath, err)
+				}
+				return nil, err
+			}
+			return g, nil
+		})
 }

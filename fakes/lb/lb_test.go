@@ -386,7 +386,7 @@ func TestRegisteredStarter(t *testing.T) {
 	}
 	defer srv.Close()
 	if !strings.HasPrefix(srv.URL(), "http://127.0.0.1:") || len(srv.Info()) != 3 ||
-		srv.Info()[1] != "strip-authorization: true" {
+		srv.Info()["strip-authorization"] != "true" {
 		t.Fatalf("url %s info %v", srv.URL(), srv.Info())
 	}
 	send(t, srv.URL()+"/", "", map[string]string{"Authorization": "Bearer x"})

@@ -1,22 +1,12 @@
 package lb
 
 import (
-	"context"
-	"flag"
-
 	"github.com/chaoslab/chaoslab/fakes"
 )
 
+// Fake names the fake Config configures (fakes.Config).
+func (Config) Fake() string { return "lb" }
+
 func init() {
-	fakes.Register(fakes.Def{
-		Name:    "lb",
-		Summary: "F5/Cloudflare-style HTTP hop: strip Authorization, rewrite Host, X-Forwarded-For/-Proto, changeable at run time",
-		Flags: func(fs *flag.FlagSet) fakes.Starter {
-			var c Config
-			c.RegisterFlags(fs)
-			return func(ctx context.Context) (fakes.Server, error) {
-				return Start(ctx, c)
-			}
-		},
-	})
+	fakes.RegisterConfig("F5/Cloudflare-style HTTP hop: strip Authorization, rewrite Host, X-Forwarded-For/-Proto, changeable at run time", Start)
 }

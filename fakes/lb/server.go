@@ -127,13 +127,13 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Backend is where the hop forwards.
 func (s *Server) Backend() string { return s.backend.String() }
 
-// Info lines for the CLI.
-func (s *Server) Info() []string {
+// Info is the start-up report (fakes.Server).
+func (s *Server) Info() map[string]string {
 	p := s.Policy()
-	return []string{
-		"backend: " + s.backend.String(),
-		fmt.Sprintf("strip-authorization: %t", p.StripAuthorization),
-		"control: " + s.url + ControlPath,
+	return map[string]string{
+		"backend":             s.backend.String(),
+		"strip-authorization": fmt.Sprint(p.StripAuthorization),
+		"control":             s.url + ControlPath,
 	}
 }
 

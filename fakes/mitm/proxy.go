@@ -191,7 +191,7 @@ func (p *Proxy) CA() *x509.Certificate { return p.ca.Cert }
 func (p *Proxy) CAPath() string { return p.caPath }
 
 // Info lines for the CLI.
-func (p *Proxy) Info() []string { return []string{"ca: " + p.caPath} }
+func (p *Proxy) Info() map[string]string { return map[string]string{"ca": p.caPath} }
 
 // Connections returns a copy of the connection log, oldest first.
 func (p *Proxy) Connections() []ConnLog {

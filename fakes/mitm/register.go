@@ -10,24 +10,20 @@ import (
 
 var _ fakes.Server = (*Proxy)(nil)
 
+// Fake names the fake Config configures (fakes.Config).
+func (Config) Fake() string { return "mitm" }
+
 func init() {
-	fakes.Register(fakes.Def{
-		Name:    "mitm",
-		Summary: "HTTP forward proxy that inspects TLS with its own root CA, tunnels or bypasses per host",
-		Flags: func(fs *flag.FlagSet) fakes.Starter {
-			var c Config
-			c.RegisterFlags(fs)
-			return func(ctx context.Context) (fakes.Server, error) {
-				if err := c.Validate(); err != nil {
-					return nil, err
-				}
-				// Standalone, the connection log is the trainee's view of
-				// what the proxy did: print it.
-				c.LogWriter = fakes.Stderr(ctx) // the CLI: the process stderr; embedded: the lab buffer
-				return Start(ctx, c)
+	fakes.RegisterConfig("HTTP forward proxy that inspects TLS with its own root CA, tunnels or bypasses per host",
+		func(ctx context.Context, c Config) (*Proxy, error) {
+			if err := c.Validate(); err != nil {
+				return nil, err
 			}
-		},
-	})
+			// Standalone, the connection log is the trainee's view of
+			// what the proxy did: print it.
+			c.LogWriter = fakes.Stderr(ctx) // the CLI: the process stderr; embedded: the lab buffer
+			return Start(ctx, c)
+		})
 }
 
 // RegisterFlags binds the proxy's flags to c.

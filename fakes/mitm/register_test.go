@@ -96,7 +96,7 @@ func TestStarterRunsTheProxy(t *testing.T) {
 	if !strings.HasPrefix(srv.URL(), "http://127.0.0.1:") {
 		t.Fatalf("URL %q", srv.URL())
 	}
-	if info := srv.Info(); len(info) != 1 || info[0] != "ca: "+dir+"/"+CAFileName {
+	if info := srv.Info(); len(info) != 1 || info["ca"] != dir+"/"+CAFileName {
 		t.Fatalf("Info %v", info)
 	}
 	if !reflect.DeepEqual(p.cfg.Bypass, []string{"a.test", "b.test", "c.test"}) || p.clientCert == nil || p.upstreamRoots == nil {

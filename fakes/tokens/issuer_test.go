@@ -247,7 +247,7 @@ func TestRegisteredStarter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	want := []string{"token: " + srv.URL() + TokenPath, "iss: kong-key", "alg: HS256", "secret: abc", "clients: svc"}
+	want := map[string]string{"token": srv.URL() + TokenPath, "iss": "kong-key", "alg": "HS256", "secret": "abc", "clients": "svc"}
 	if !reflect.DeepEqual(srv.Info(), want) {
 		t.Fatalf("info %q, want %q", srv.Info(), want)
 	}

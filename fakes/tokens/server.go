@@ -156,15 +156,18 @@ func (s *Server) SetLifetime(d time.Duration) error {
 func (s *Server) Issued() int64   { return s.issued.Load() }
 func (s *Server) Rejected() int64 { return s.rejected.Load() }
 
-// Info lines for the CLI: what a kong.yml needs to verify the tokens.
-func (s *Server) Info() []string {
-	info := []string{"token: " + s.TokenURL(), "iss: " + s.key, "alg: " + s.alg}
+// Info is the start-up report (fakes.Server): what a kong.yml needs to
+// verify the tokens.
+func (s *Server) Info() map[string]string {
+	info := map[string]string{"token": s.TokenURL(), "iss": s.key, "alg": s.alg,
+		"clients": strings.Join(sortedIDs(s.clients), ", ")}
 	if s.alg == AlgHS256 {
-		info = append(info, "secret: "+string(s.secret))
+		info["secret"] = string(s.secret)
 	} else {
-		info = append(info, "jwks: "+s.url+JWKSPath, "public-key: GET "+s.url+ControlPath+" (kong_jwt_secret.rsa_public_key)")
+		info["jwks"] = s.url + JWKSPath
+		info["public-key"] = "GET " + s.url + ControlPath + " (kong_jwt_secret.rsa_public_key)"
 	}
-	return append(info, "clients: "+strings.Join(sortedIDs(s.clients), ", "))
+	return info
 }
 
 // Close stops the issuer. Idempotent.

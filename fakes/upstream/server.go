@@ -44,7 +44,7 @@ type Config struct {
 	// ClientCertStatus, when set, reports how the TLS client authenticated
 	// (absent/failed/success and the issuer) in the response.
 	ClientCertStatus func(r *http.Request) (status, issuer string)
-	Info             []string // extra lines for the CLI ("ca: ...")
+	Info             map[string]string // the start-up report besides the URL ("ca")
 }
 
 // Stats is what the upstream served, by path and status.
@@ -59,7 +59,7 @@ type Stats struct {
 type Server struct {
 	name   string
 	url    string
-	info   []string
+	info   map[string]string
 	srv    *http.Server
 	ln     net.Listener
 	tls    bool
@@ -145,8 +145,8 @@ func (s *Server) URL() string { return s.url }
 // Addr is host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Info lines for the CLI.
-func (s *Server) Info() []string { return s.info }
+// Info is the start-up report (fakes.Server).
+func (s *Server) Info() map[string]string { return s.info }
 
 // Close stops the server, aborting requests in progress. Idempotent.
 func (s *Server) Close() error {

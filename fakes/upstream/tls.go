@@ -29,10 +29,13 @@ func buildTLS(cfg *Config) (cleanup func() error, err error) {
 		return nil, err
 	}
 	cfg.TLS = st.Config
-	cfg.Info = append(cfg.Info, "ca: "+st.CAPath)
+	if cfg.Info == nil {
+		cfg.Info = map[string]string{}
+	}
+	cfg.Info["ca"] = st.CAPath
 	if st.Client != nil {
 		cfg.ClientCertStatus = st.ClientCertStatus
-		cfg.Info = append(cfg.Info, "client-cert: "+st.ClientPaths.Cert, "client-key: "+st.ClientPaths.Key)
+		cfg.Info["client-cert"], cfg.Info["client-key"] = st.ClientPaths.Cert, st.ClientPaths.Key
 	}
 	return func() error { return errors.Join(st.Files.Remove(), removeDir()) }, nil
 }

@@ -178,10 +178,10 @@ func TestTLSUpstreamWritesAndRemovesItsCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(s.URL(), "https://") || len(s.Info()) != 3 || !strings.HasPrefix(s.Info()[0], "ca: ") {
+	if !strings.HasPrefix(s.URL(), "https://") || len(s.Info()) != 3 || s.Info()["ca"] == "" {
 		t.Fatalf("url %s info %v", s.URL(), s.Info())
 	}
-	pool, err := pki.LoadPool(strings.TrimPrefix(s.Info()[0], "ca: "))
+	pool, err := pki.LoadPool(s.Info()["ca"])
 	if err != nil {
 		t.Fatal(err)
 	}

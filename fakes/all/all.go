@@ -1,7 +1,8 @@
-package scenarios
+// Package all registers every fake: the one list of fake packages. The lab
+// (its embedded backend), the CLI and container entrypoints import it, so a
+// new fake is its own package plus one line here.
+package all
 
-// The fakes the catalog starts by name must be registered in any binary that
-// runs scenarios (the Ginkgo suite, the CLI's lab up).
 import (
 	_ "github.com/chaoslab/chaoslab/fakes/app"
 	_ "github.com/chaoslab/chaoslab/fakes/dns"
