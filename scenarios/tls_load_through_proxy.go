@@ -35,6 +35,8 @@ To measure it, give the load generator the proxy explicitly (Go's environment pr
 			`never applies to localhost or 127.0.0.1), switch keep-alive off so every request handshakes, and compare the ` +
 			`tls phase through each proxy configuration. Compare low percentiles: on a busy machine the median carries ` +
 			`everybody else's CPU. Fix: exempt latency-sensitive hosts from inspection, or keep connections alive.`,
+		RunsAlone: "compares two TLS handshake costs (p10 of each): other scenarios' load on the same cores " +
+			"inflates both by different amounts",
 		New: func() Play { return &loadThroughProxy{} },
 	})
 }
