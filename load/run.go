@@ -102,7 +102,7 @@ func (c *config) transport() *http.Transport {
 	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:               nil, // never from the environment; see WithProxy
-		DialContext:         dialer.DialContext,
+		DialContext:         c.guardDial(dialer),
 		TLSClientConfig:     c.tls,
 		MaxIdleConnsPerHost: c.connections,
 		DisableKeepAlives:   !c.keepAlive,

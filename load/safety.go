@@ -1,9 +1,12 @@
 package load
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +36,36 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// guardDial wraps a dialer so that, at connect time, an address that is not
+// loopback is refused unless its host was allowed. checkTarget sees only the
+// URL; this sees what a name actually resolved to ("localhost" mapped
+// elsewhere in /etc/hosts, a transport wrapper that rewrites the host). The
+// check runs in the dialer's Control hook, after the socket is made and
+// before connect: a refused address is never sent a packet.
+func (c *config) guardDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("load: dial %q: %w", addr, err)
+		}
+		if c.allowHosts[host] {
+			return d.DialContext(ctx, network, addr)
+		}
+		guarded := *d
+		guarded.Control = func(_, address string, _ syscall.RawConn) error {
+			h, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip, err := netip.ParseAddr(h); err != nil || !ip.Unmap().IsLoopback() {
+				return fmt.Errorf("load: %s resolved to %s, which is not loopback; lab load goes only to 127.0.0.0/8 or ::1 (allow a host explicitly with WithAllowHost)", host, h)
+			}
+			return nil
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
 }
 
 func (c *config) checkBounds(p Pacer, d time.Duration) error {
