@@ -22,7 +22,7 @@ export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
 export CHAOSLAB_CLUSTER    := $(CLUSTER)
 export PARALLEL
 
-.PHONY: flake scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
+.PHONY: flake fuzz scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
@@ -56,6 +56,12 @@ N   ?= 10
 HOG ?= 0
 flake: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
 	@N=$(N) HOG=$(HOG) OUT=reports/flake scripts/flake.sh $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
+
+## fuzz: every fuzz target for FUZZTIME (default 60s) each; `make test`
+## replays the seed corpora and runs each target for 3 s.
+FUZZTIME ?= 60s
+fuzz:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
