@@ -40,9 +40,12 @@ echo "chaoslab: catalog on backend ${CHAOSLAB_BACKEND:-embedded}${CHAOSLAB_CLUST
 go tool ginkgo "${procs[@]}" --junit-report=junit.xml --output-dir="${report_dir}" \
 	--keep-going --timeout=60m --no-color "$@" ./scenarios/suite >"${log}" 2>&1 &
 ginkgo=$!
-# Ctrl-C reaches Ginkgo through the terminal's process group; the trap only
-# keeps this script alive to print what Ginkgo reports while it cleans up.
-trap 'echo "chaoslab: interrupted, waiting for the labs to close..."' INT TERM
+# Ctrl-C reaches Ginkgo through the terminal's process group (a second
+# SIGINT would make it skip its cleanup, so INT is not forwarded); a TERM sent
+# to this script alone (CI cancelling the job) is passed on as an interrupt.
+# Either way the script stays to print what Ginkgo reports while the labs close.
+trap 'echo "chaoslab: interrupted, waiting for the labs to close..."' INT
+trap 'echo "chaoslab: terminated, interrupting the catalog..."; kill -INT "${ginkgo}" 2>/dev/null' TERM
 
 tail -n +1 -F --pid="${ginkgo}" "${CHAOSLAB_PROGRESS}" 2>/dev/null &
 tailer=$!
