@@ -1,13 +1,11 @@
 package load
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
-	"syscall"
 	"time"
+
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // checkTarget refuses anything that is not loopback unless allowed: a lab
@@ -24,48 +22,10 @@ func (c *config) checkTarget(raw string) error {
 }
 
 func (c *config) checkHost(host, what string) error {
-	if c.allowHosts[host] || isLoopback(host) {
+	if c.allowHosts[host] || loopback.Host(host) {
 		return nil
 	}
 	return fmt.Errorf("%s: host %q is not loopback; lab load goes only to 127.0.0.0/8, ::1 or localhost (allow a host explicitly with WithAllowHost)", what, host)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// guardDial wraps a dialer so that, at connect time, an address that is not
-// loopback is refused unless its host was allowed. checkTarget sees only the
-// URL; this sees what a name actually resolved to ("localhost" mapped
-// elsewhere in /etc/hosts, a transport wrapper that rewrites the host). The
-// check runs in the dialer's Control hook, after the socket is made and
-// before connect: a refused address is never sent a packet.
-func (c *config) guardDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("load: dial %q: %w", addr, err)
-		}
-		if c.allowHosts[host] {
-			return d.DialContext(ctx, network, addr)
-		}
-		guarded := *d
-		guarded.Control = func(_, address string, _ syscall.RawConn) error {
-			h, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip, err := netip.ParseAddr(h); err != nil || !ip.Unmap().IsLoopback() {
-				return fmt.Errorf("load: %s resolved to %s, which is not loopback; lab load goes only to 127.0.0.0/8 or ::1 (allow a host explicitly with WithAllowHost)", host, h)
-			}
-			return nil
-		}
-		return guarded.DialContext(ctx, network, addr)
-	}
 }
 
 func (c *config) checkBounds(p Pacer, d time.Duration) error {
