@@ -5,7 +5,8 @@
 #
 # Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
 # BACKEND=embedded|docker, CLUSTER=kwok|kind|existing|none (default: kwok when
-# `make k8s-tools` has built it, else none), REPORT_DIR=reports/latest.
+# `make k8s-tools` has built it, else none), REPORT_DIR=reports/latest,
+# PARALLEL=<scenarios at a time> (default: twice the cores; 1 = serial).
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -19,17 +20,17 @@ GINKGO_OPTS ?=
 export CHAOSLAB_BACKEND    := $(BACKEND)
 export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
 export CHAOSLAB_CLUSTER    := $(CLUSTER)
+export PARALLEL
 
-.PHONY: scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
+.PHONY: flake fuzz scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
+## PARALLEL scenarios at a time (default twice the cores; PARALLEL=1 is serial).
 scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
-	@mkdir -p $(REPORT_DIR)
-	$(GINKGO) $(if $(SCENARIO),--label-filter='$(SCENARIO)') --junit-report=junit.xml \
-		--output-dir=$(REPORT_DIR) --keep-going --timeout=60m $(GINKGO_OPTS) ./scenarios/suite
+	@scripts/catalog.sh $(REPORT_DIR) $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
 
 ## test: unit and integration tests of every package, then the whole catalog.
 ## It builds the kwok control plane first when it is missing (about 9 minutes
@@ -48,6 +49,19 @@ catalog:
 # command to run when no docker daemon is reachable (.ci/run starts one).
 catalog-docker:
 	$(MAKE) --no-print-directory scenario BACKEND=docker SCENARIO='faults || gateway' REPORT_DIR=reports/test-docker
+
+## flake: the catalog N times (HOG=1: with a busy loop on one core); pass
+## rates, slowest phases and failures in reports/flake/flake.md.
+N   ?= 10
+HOG ?= 0
+flake: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
+	@N=$(N) HOG=$(HOG) OUT=reports/flake scripts/flake.sh $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
+
+## fuzz: every fuzz target for FUZZTIME (default 60s) each; `make test`
+## replays the seed corpora and runs each target for 3 s.
+FUZZTIME ?= 60s
+fuzz:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

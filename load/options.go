@@ -40,7 +40,6 @@ type config struct {
 	workers     uint64
 	name        string
 	onResult    func(Result)
-	followRedir bool
 	http2       bool
 	maxWorkers  uint64
 	wrap        func(http.RoundTripper) http.RoundTripper

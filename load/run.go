@@ -11,6 +11,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // Run attacks targets (round robin) at the pacer's rate for d and returns
@@ -101,8 +103,10 @@ func Stream(ctx context.Context, targets []Target, p Pacer, d time.Duration, fn 
 func (c *config) transport() *http.Transport {
 	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
-		Proxy:               nil, // never from the environment; see WithProxy
-		DialContext:         dialer.DialContext,
+		Proxy: nil, // never from the environment; see WithProxy
+		// checkTarget sees the URL; this sees what a name resolved to (a
+		// "localhost" mapped elsewhere, a wrapper rewriting the host).
+		DialContext:         loopback.Dial(dialer, func(h string) bool { return c.allowHosts[h] }),
 		TLSClientConfig:     c.tls,
 		MaxIdleConnsPerHost: c.connections,
 		DisableKeepAlives:   !c.keepAlive,

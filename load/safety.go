@@ -2,9 +2,10 @@ package load
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"time"
+
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // checkTarget refuses anything that is not loopback unless allowed: a lab
@@ -21,18 +22,10 @@ func (c *config) checkTarget(raw string) error {
 }
 
 func (c *config) checkHost(host, what string) error {
-	if c.allowHosts[host] || isLoopback(host) {
+	if c.allowHosts[host] || loopback.Host(host) {
 		return nil
 	}
 	return fmt.Errorf("%s: host %q is not loopback; lab load goes only to 127.0.0.0/8, ::1 or localhost (allow a host explicitly with WithAllowHost)", what, host)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (c *config) checkBounds(p Pacer, d time.Duration) error {

@@ -196,7 +196,7 @@ func barChart(buckets []barBucket, windows, phases []window, x1 float64) templat
 				continue
 			}
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %.0f</title></rect>`,
-				a.px(bk.x), a.py(y+c), w, a.py(y)-a.py(y+c), outcomeColor(o), o, c)
+				a.px(bk.x), a.py(y+c), w, a.py(y)-a.py(y+c), outcomeColor(o), template.HTMLEscapeString(o), c)
 			y += c
 		}
 	}

@@ -35,8 +35,18 @@ type Scenario struct {
 	Needs   []lab.Capability // skipped with a reason on a backend without them
 	// NeedsCluster, when set, says the scenario needs a Kubernetes cluster.
 	NeedsCluster bool
-	New          func() Play
+	// RunsAlone, when set, says why the scenario's verdict depends on having
+	// the CPU to itself (it compares handshake costs or latency increases a
+	// busy core would inflate): the parallel catalog runs it after the
+	// others, alone, instead of loosening its margin.
+	RunsAlone string
+	New       func() Play
 }
+
+// Alone says whether the parallel catalog must run the scenario by itself:
+// it declared RunsAlone, or it needs a cluster (a control plane and its
+// controllers are the heavy work the others would measure).
+func (sc Scenario) Alone() bool { return sc.RunsAlone != "" || sc.NeedsCluster }
 
 // Family is the part of the ID before the slash.
 func (sc Scenario) Family() string { f, _, _ := strings.Cut(sc.ID, "/"); return f }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/chaoslab/chaoslab/internal/listeners"
 	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/reports"
@@ -109,9 +111,34 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 	s.Phase("setup", "start the topology", func() {
 		play.Setup(s)
 		s.printCommands()
+		s.checkListeners()
 	})
 	play.Run(s)
 	return res
+}
+
+// checkListeners fails the scenario if this process or a process it started
+// (real Kong, a control plane) listens anywhere but loopback: lab servers
+// bind 127.0.0.1, so nothing of a lab is reachable from another machine.
+// Containers are not in this process tree; their ports are published on
+// 127.0.0.1 by the docker backend.
+func (s *S) checkListeners() {
+	self := os.Getpid()
+	socks, err := listeners.Of(append([]int{self}, listeners.Descendants(self)...)...)
+	if err != nil {
+		s.Note("listeners not checked: " + err.Error())
+		return
+	}
+	var open []string
+	for _, sk := range socks {
+		if !sk.Loopback() {
+			open = append(open, sk.String())
+		}
+	}
+	s.Measure("listening sockets of the lab's processes", float64(len(socks)), "", "every one on 127.0.0.1 or ::1")
+	if len(open) > 0 {
+		s.Failf("the lab listens off loopback: %s (lab servers must bind 127.0.0.1)", strings.Join(open, ", "))
+	}
 }
 
 // S is a running scenario: the lab, the current phase, and the recording of

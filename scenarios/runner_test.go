@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -133,5 +134,29 @@ func TestLabelFilter(t *testing.T) {
 	}
 	if _, err := Lookup("faults/nope"); err == nil || !strings.Contains(err.Error(), "faults/latency-injection") {
 		t.Fatalf("lookup: %v", err)
+	}
+}
+
+// listensEverywhere is a topology with a server on the wildcard address: the
+// setup phase must fail it, naming the socket.
+type listensEverywhere struct{ ln *net.Listener }
+
+func (x listensEverywhere) Setup(s *S) {
+	ln, err := net.Listen("tcp", ":0")
+	s.Must(err, "listen")
+	*x.ln = ln
+	s.Lab.OnClose("wildcard listener", ln.Close)
+}
+
+func (listensEverywhere) Run(*S) {}
+
+func TestSetupFailsAListenerOffLoopback(t *testing.T) {
+	var ln net.Listener
+	res := Execute(context.Background(), Scenario{ID: "t/wild", Symptom: "x", New: func() Play { return listensEverywhere{&ln} }},
+		Options{Dir: t.TempDir()})
+	port := ln.Addr().(*net.TCPAddr).Port
+	if res.Verdict != reports.Failed || !strings.Contains(res.Reason, "listens off loopback") ||
+		!strings.Contains(res.Reason, fmt.Sprintf(":%d", port)) {
+		t.Fatalf("want a failure naming the wildcard listener :%d, got %s: %s", port, res.Verdict, res.Reason)
 	}
 }

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,6 +36,8 @@ To measure it, give the load generator the proxy explicitly (Go's environment pr
 			`never applies to localhost or 127.0.0.1), switch keep-alive off so every request handshakes, and compare the ` +
 			`tls phase through each proxy configuration. Compare low percentiles: on a busy machine the median carries ` +
 			`everybody else's CPU. Fix: exempt latency-sensitive hosts from inspection, or keep connections alive.`,
+		RunsAlone: "compares two TLS handshake costs: other scenarios' CPU on the same cores lands in both " +
+			"unevenly (paired loads absorb steady contention, not bursts)",
 		New: func() Play { return &loadThroughProxy{} },
 	})
 }
@@ -46,7 +49,12 @@ To measure it, give the load generator the proxy explicitly (Go's environment pr
 // p50 ratio ranged 1.34-2.06 on a quiet machine and 0.83-7.25 with two busy
 // loops beside it, while the p10 ratio stayed within 1.73-1.93 (sequential
 // loads, quiet and busy alike). 1.3 leaves a wide margin below that; both
-// quantiles are recorded.
+// quantiles are recorded. In the parallel catalog, sequential loads were not
+// enough (0.89x once, beside a busy loop and other builds at load 20): the
+// asserted ratio now comes from the two loads run in the same seconds, and
+// the scenario runs alone. At load 20 on 2 cores (four builds beside it) even
+// paired p10s read scheduler waits (264 vs 285 ms): that is not a machine
+// a handshake cost can be measured on, and no margin is loosened for it.
 const inspectHandshakeRatio = 1.3
 
 // handshakeLoad is longer than the family's default: the verdict is a ratio
@@ -73,14 +81,49 @@ func (x *loadThroughProxy) Setup(s *S) {
 			"for i in $(seq 20); do "+tunnelled.CurlTiming()+"; done"+tlsOf)
 }
 
-// attack is one phase's load through p (nil: directly) with keep-alive off,
-// so every request pays connect + CONNECT + handshake.
-func (x *loadThroughProxy) attack(s *S, name string, p *tlsProxy, cas ...string) load.Results {
+// options: keep-alive off, so every request pays connect + CONNECT +
+// handshake, through p (nil: directly), trusting cas.
+func (x *loadThroughProxy) options(s *S, p *tlsProxy, cas ...string) []load.Option {
 	opts := []load.Option{load.WithKeepAlive(false), load.WithTLSConfig(&tls.Config{RootCAs: trustPool(s, cas...)})}
 	if p != nil {
 		opts = append(opts, load.WithProxy(p.ProxyURL))
 	}
-	rs := s.Attack(name, get(x.up.URL()+"/"), tlsPacer(), handshakeLoad, opts...)
+	return opts
+}
+
+// attack is one phase's load through p (nil: directly).
+func (x *loadThroughProxy) attack(s *S, name string, p *tlsProxy, cas ...string) load.Results {
+	rs := s.Attack(name, get(x.up.URL()+"/"), tlsPacer(), handshakeLoad, x.options(s, p, cas...)...)
+	x.check(s, name, rs)
+	return rs
+}
+
+// paired runs the inspected and the tunnelled load at the same time, so
+// whatever else the machine does (other scenarios, other builds) weighs on
+// both alike: the ratio of their handshakes is then the cost of inspection,
+// not of the moment each ran in.
+func (x *loadThroughProxy) paired(s *S) (inspected, tunnelled load.Results) {
+	t0 := time.Now()
+	inOpts, tuOpts := x.options(s, x.inspect, x.inspect.CAPath()), x.options(s, x.tunnel, x.up.CAPath())
+	var errIn error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inspected, errIn = load.Run(s.Ctx, get(x.up.URL()+"/"), tlsPacer(), handshakeLoad, inOpts...)
+	}()
+	tunnelled, errTu := load.Run(s.Ctx, get(x.up.URL()+"/"), tlsPacer(), handshakeLoad, tuOpts...)
+	<-done
+	s.Must(errors.Join(errIn, errTu), "the paired loads")
+	s.RecordLoad("inspecting proxy, paired", tlsPacer().String(), t0, inspected)
+	s.RecordLoad("tunnel, paired", tlsPacer().String(), t0, tunnelled)
+	x.check(s, "inspecting proxy, paired", inspected)
+	x.check(s, "tunnel, paired", tunnelled)
+	return inspected, tunnelled
+}
+
+// check asserts a load's requests succeeded on fresh connections and records
+// its handshake quantiles.
+func (x *loadThroughProxy) check(s *S, name string, rs load.Results) {
 	s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 	s.Expect(rs, "every request opened its own connection").To(HaveShare("requests with a TLS handshake",
 		func(r load.Result) bool { return r.Phases.TLS > 0 && !r.Phases.Reused }, ">=", 0.99))
@@ -90,17 +133,15 @@ func (x *loadThroughProxy) attack(s *S, name string, p *tlsProxy, cas ...string)
 	}
 	total, _ := phaseQuantile(rs, 0.5, totalPhaseOf)
 	s.Measure("p50 total, "+name, tlsMs(total), "ms", "")
-	return rs
 }
 
 func (x *loadThroughProxy) Run(s *S) {
-	var inspected load.Results
 	s.Phase("baseline", "direct, a new connection and handshake per request", func() {
 		x.attack(s, "direct", nil, x.up.CAPath())
 	})
 	s.Phase("fault", "through the TLS-inspecting proxy (the client trusts its root)", func() {
 		before := len(x.inspect.Stderr())
-		inspected = x.attack(s, "inspecting proxy", x.inspect, x.inspect.CAPath())
+		inspected := x.attack(s, "inspecting proxy", x.inspect, x.inspect.CAPath())
 		// Realised: the proxy terminated and re-opened every connection.
 		s.Expect(logMITM(s, "mitm", x.inspect, before), "the proxy inspected each connection").
 			To(HaveLogLines("mode=inspect", ">=", len(inspected)*99/100))
@@ -114,6 +155,9 @@ func (x *loadThroughProxy) Run(s *S) {
 		tunnelled := x.attack(s, "tunnel", x.tunnel, x.up.CAPath())
 		s.Expect(logMITM(s, "mitm-tunnel", x.tunnel, before), "the proxy tunnelled each connection").
 			To(HaveLogLines("mode=tunnel", ">=", len(tunnelled)*99/100))
+
+		// The cost comparison: both paths loaded in the same seconds.
+		inspected, tunnelled := x.paired(s)
 
 		at := func(rs load.Results, q float64) time.Duration { d, _ := phaseQuantile(rs, q, tlsPhaseOf); return d }
 		ratio := func(q float64) float64 {

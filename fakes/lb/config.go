@@ -2,9 +2,10 @@ package lb
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // X-Forwarded-For modes: what the hop does with the client's address.
@@ -90,16 +91,8 @@ func parseBackend(raw string) (*url.URL, error) {
 	if u.Scheme != "http" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("--backend: want http://HOST:PORT[/path], got %q", raw)
 	}
-	if !isLoopbackHost(u.Hostname()) {
+	if !loopback.Host(u.Hostname()) {
 		return nil, fmt.Errorf("--backend: only a loopback backend is allowed (127.0.0.1, [::1] or localhost), got %q", raw)
 	}
 	return u, nil
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chaoslab/chaoslab/fakes"
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -443,11 +444,11 @@ func TestPolicyChangesUnderLoad(t *testing.T) {
 
 // The dialer itself refuses anything off loopback, whatever a name resolved to.
 func TestDialerRefusesNonLoopback(t *testing.T) {
-	if err := loopbackOnly("tcp4", "10.1.2.3:80", nil); err == nil || !strings.Contains(err.Error(), "not loopback") {
+	if err := loopback.Control("tcp4", "10.1.2.3:80", nil); err == nil || !strings.Contains(err.Error(), "not loopback") {
 		t.Fatalf("10.1.2.3: %v", err)
 	}
 	for _, a := range []string{"127.0.0.1:80", "[::1]:80"} {
-		if err := loopbackOnly("tcp", a, nil); err != nil {
+		if err := loopback.Control("tcp", a, nil); err != nil {
 			t.Fatalf("%s: %v", a, err)
 		}
 	}

@@ -17,10 +17,10 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes"
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // ControlPath is the one path the hop answers itself; everything else,
@@ -70,7 +70,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lb: --listen %s: %w", listen, err)
 	}
-	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: loopbackOnly}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: loopback.Control}
 	s := &Server{
 		url: "http://" + ln.Addr().String(), ln: ln, backend: backend,
 		stdout: &lockedWriter{w: fakes.Stdout(ctx)}, stderr: &lockedWriter{w: fakes.Stderr(ctx)},
@@ -103,19 +103,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
-}
-
-// loopbackOnly refuses to connect anywhere but loopback, whatever
-// "localhost" resolves to.
-func loopbackOnly(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("lb: refusing to connect to %s: not loopback", address)
-	}
-	return nil
 }
 
 // URL is the hop's base URL (http://127.0.0.1:PORT).

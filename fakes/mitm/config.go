@@ -43,6 +43,11 @@ type Config struct {
 	Dir string
 	// LogWriter, when set, gets each connection log entry as a text line.
 	LogWriter io.Writer
+	// AllowNonLoopback lets the proxy connect to servers off loopback. Off,
+	// a CONNECT or request for any other address is answered 502 with
+	// Proxy-Status error=destination_ip_prohibited, before any packet (and
+	// before any DNS query for a foreign name) leaves the machine.
+	AllowNonLoopback bool
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +99,9 @@ func (c Config) Args() []string {
 	}
 	if c.Dir != "" {
 		a = append(a, "--dir", c.Dir)
+	}
+	if c.AllowNonLoopback {
+		a = append(a, "--allow-non-loopback")
 	}
 	return a
 }

@@ -2,12 +2,15 @@ package mitm
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // serveConnect answers a CONNECT: it dials the target first (so an
@@ -24,11 +27,11 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 	} else if p.cfg.bypassed(target) {
 		entry.Mode, entry.Bypassed = LogTunnel, true
 	}
-	up, err := p.dialer.DialContext(p.ctx, "tcp", target)
+	up, err := p.dial(p.ctx, "tcp", target)
 	if err != nil {
 		entry.UpstreamVerify = "dial: " + err.Error()
 		p.record(entry)
-		w.Header().Set("Proxy-Status", `chaoslab-mitm; error=destination_unavailable`)
+		w.Header().Set("Proxy-Status", proxyStatus(err))
 		http.Error(w, fmt.Sprintf("chaoslab mitm: CONNECT %s: %v", target, err), http.StatusBadGateway)
 		return
 	}
@@ -61,6 +64,14 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.inspect(client, up, target, entry)
+}
+
+// proxyStatus is the Proxy-Status (RFC 9209) of a failed dial.
+func proxyStatus(err error) string {
+	if errors.Is(err, loopback.ErrNotLoopback) {
+		return "chaoslab-mitm; error=destination_ip_prohibited"
+	}
+	return "chaoslab-mitm; error=destination_unavailable"
 }
 
 // pipe copies both ways until either side ends, then closes both so the

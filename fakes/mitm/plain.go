@@ -22,7 +22,7 @@ func (p *Proxy) plainError(w http.ResponseWriter, r *http.Request, err error) {
 	if rec, ok := w.(*statusRecorder); ok {
 		rec.err = err
 	}
-	w.Header().Set("Proxy-Status", "chaoslab-mitm; error=destination_unavailable")
+	w.Header().Set("Proxy-Status", proxyStatus(err))
 	http.Error(w, fmt.Sprintf("chaoslab mitm: %s %s: %v", r.Method, r.URL, err), http.StatusBadGateway)
 }
 

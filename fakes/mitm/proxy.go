@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/pki"
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // CAFileName is the proxy root CA PEM written in Config.Dir.
@@ -48,6 +49,7 @@ type Proxy struct {
 	upstreamRoots *x509.CertPool
 	clientCert    *tls.Certificate
 	dialer        net.Dialer
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error) // dialer behind the loopback rule
 	plain         *httputil.ReverseProxy
 	transport     *http.Transport
 	certs         *certCache
@@ -97,9 +99,10 @@ func Start(ctx context.Context, cfg Config) (_ *Proxy, err error) {
 	}
 	p.url = "http://" + p.ln.Addr().String()
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.dial = loopback.Dial(&p.dialer, func(string) bool { return cfg.AllowNonLoopback })
 	p.transport = &http.Transport{
 		Proxy:                 nil, // never chain to the environment's proxy
-		DialContext:           p.dialer.DialContext,
+		DialContext:           p.dial,
 		ResponseHeaderTimeout: time.Minute,
 		IdleConnTimeout:       30 * time.Second,
 	}

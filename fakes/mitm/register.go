@@ -45,4 +45,5 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClientCertFile, "client-cert", "", "PEM client certificate the proxy presents upstream (two-hop mTLS)")
 	fs.StringVar(&c.ClientKeyFile, "client-key", "", "PEM key for --client-cert")
 	fs.StringVar(&c.Dir, "dir", "", "directory for the proxy root CA PEM (default: a temporary directory removed on exit)")
+	fs.BoolVar(&c.AllowNonLoopback, "allow-non-loopback", false, "allow connections to servers off loopback (default: 127.0.0.0/8 and ::1 only)")
 }

@@ -58,7 +58,13 @@ var _ = BeforeSuite(func() {
 
 var _ = Describe("catalog", func() {
 	for _, sc := range scenarios.All() {
-		It(sc.ID, Label(sc.AllLabels()...), func(ctx SpecContext) {
+		decorators := []any{Label(sc.AllLabels()...), NodeTimeout(5 * time.Minute)}
+		if sc.Alone() {
+			// Ginkgo runs Serial specs after every parallel one, on one
+			// process: their measured phases never overlap other scenarios.
+			decorators = append(decorators, Serial)
+		}
+		It(sc.ID, append(decorators, func(ctx SpecContext) {
 			res := scenarios.Execute(ctx, sc, scenarios.Options{Backend: backend, Cluster: clusterOf, Progress: GinkgoWriter})
 			save(res)
 			switch res.Verdict {
@@ -67,9 +73,46 @@ var _ = Describe("catalog", func() {
 			case reports.Failed:
 				Fail(res.Reason + "\nat " + res.Location)
 			}
-		}, NodeTimeout(5*time.Minute))
+		})...)
 	}
 })
+
+// progress appends one line per finished scenario to CHAOSLAB_PROGRESS, the
+// file scripts/catalog.sh shows as the run goes: parallel Ginkgo processes
+// cannot write to the terminal themselves. O_APPEND keeps lines whole.
+var _ = ReportAfterEach(func(spec SpecReport) {
+	path := os.Getenv("CHAOSLAB_PROGRESS")
+	if path == "" || spec.State == types.SpecStateSkipped && load(spec.LeafNodeText) == nil {
+		return // no progress file, or filtered out by the label filter
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = fmt.Fprintln(f, progressLine(spec))
+})
+
+// progressLine is "PASS  gateway/504-slow-upstream  3.2s" plus, for a
+// failure or a skip, the first line of the reason.
+func progressLine(spec SpecReport) string {
+	verdict, why := "PASS", ""
+	switch {
+	case spec.State == types.SpecStateSkipped:
+		verdict, why = "SKIP", spec.Failure.Message
+	case spec.State.Is(types.SpecStateFailureStates):
+		verdict, why = "FAIL", spec.Failure.Message
+	}
+	if res := load(spec.LeafNodeText); res != nil && res.Reason != "" {
+		why = res.Reason
+	}
+	why, _, _ = strings.Cut(why, "\n")
+	line := fmt.Sprintf("%-4s  %-48s %6.1fs", verdict, spec.LeafNodeText, spec.RunTime.Seconds())
+	if why != "" {
+		line += "  " + why
+	}
+	return line
+}
 
 // save writes one scenario's evidence to its own file, so parallel Ginkgo
 // processes never share state; ReportAfterSuite merges them.

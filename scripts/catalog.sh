@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# catalog.sh runs the scenario catalog under Ginkgo and shows one line per
+# scenario as it finishes (verdict, id, duration, and the reason of a failure
+# or skip), then the report's path. Ginkgo's own output goes to
+# REPORT_DIR/ginkgo.log; on a failure its summary is printed too.
+#
+# Scenarios run PARALLEL at a time (default: twice the core count; most of a
+# scenario is waiting on paced load). Those that declare RunsAlone or need a
+# cluster run afterwards, one at a time (Ginkgo's Serial). PARALLEL=1 runs
+# everything one after another.
+#
+# Usage: scripts/catalog.sh REPORT_DIR [ginkgo flags...]   (make scenario calls it)
+set -uo pipefail
+
+report_dir=${1:?usage: scripts/catalog.sh REPORT_DIR [ginkgo flags...]}
+shift
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${root}"
+mkdir -p "${report_dir}"
+report_dir="$(cd "${report_dir}" && pwd)"
+
+parallel=${PARALLEL:-$(($(nproc) * 2))}
+if ! [[ "${parallel}" =~ ^[1-9][0-9]*$ ]]; then
+	echo "catalog.sh: PARALLEL=${parallel}: want a whole number >= 1" >&2
+	exit 2
+fi
+procs=()
+if ((parallel > 1)); then
+	procs=(-p "--procs=${parallel}")
+fi
+
+export CHAOSLAB_PROGRESS="${report_dir}/progress.log"
+export CHAOSLAB_REPORT_DIR="${report_dir}"
+: >"${CHAOSLAB_PROGRESS}"
+log="${report_dir}/ginkgo.log"
+
+start=$(date +%s)
+echo "chaoslab: catalog on backend ${CHAOSLAB_BACKEND:-embedded}${CHAOSLAB_CLUSTER:+, cluster ${CHAOSLAB_CLUSTER}}, ${parallel} at a time; Ginkgo's log: ${log}"
+# Ginkgo is compiled first (go tool), so its own start takes a moment.
+go tool ginkgo "${procs[@]}" --junit-report=junit.xml --output-dir="${report_dir}" \
+	--keep-going --timeout=60m --no-color "$@" ./scenarios/suite >"${log}" 2>&1 &
+ginkgo=$!
+# Ctrl-C reaches Ginkgo through the terminal's process group (a second
+# SIGINT would make it skip its cleanup, so INT is not forwarded); a TERM sent
+# to this script alone (CI cancelling the job) is passed on as an interrupt.
+# Either way the script stays to print what Ginkgo reports while the labs close.
+trap 'echo "chaoslab: interrupted, waiting for the labs to close..."' INT
+trap 'echo "chaoslab: terminated, interrupting the catalog..."; kill -INT "${ginkgo}" 2>/dev/null' TERM
+
+tail -n +1 -F --pid="${ginkgo}" "${CHAOSLAB_PROGRESS}" 2>/dev/null &
+tailer=$!
+rc=0
+wait "${ginkgo}" || rc=$?
+while kill -0 "${ginkgo}" 2>/dev/null; do wait "${ginkgo}" || rc=$?; done
+wait "${tailer}" 2>/dev/null
+
+if ((rc != 0)); then
+	# Ginkgo's failure summary (or its last lines when it did not get there).
+	if grep -q '^Summarizing' "${log}"; then
+		sed -n '/^Summarizing/,$p' "${log}"
+	else
+		tail -n 40 "${log}"
+	fi
+fi
+grep -E '^\s*chaoslab: [0-9]+ passed' "${log}" | tail -n 1 | sed 's/^[[:space:]]*//'
+echo "chaoslab: catalog took $(($(date +%s) - start)) s; report: ${report_dir}/index.html"
+exit "${rc}"
