@@ -6,7 +6,7 @@
 # Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
 # BACKEND=embedded|docker, CLUSTER=kwok|kind|existing|none (default: kwok when
 # `make k8s-tools` has built it, else none), REPORT_DIR=reports/latest,
-# PARALLEL=<scenarios at a time> (default: twice the cores; 1 = serial).
+# PARALLEL=<scenarios at a time> (default: three per core; 1 = serial).
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -28,7 +28,7 @@ help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
-## PARALLEL scenarios at a time (default twice the cores; PARALLEL=1 is serial).
+## PARALLEL scenarios at a time (default three per core; PARALLEL=1 is serial).
 scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
 	@scripts/catalog.sh $(REPORT_DIR) $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
 

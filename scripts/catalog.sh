@@ -4,7 +4,7 @@
 # or skip), then the report's path. Ginkgo's own output goes to
 # REPORT_DIR/ginkgo.log; on a failure its summary is printed too.
 #
-# Scenarios run PARALLEL at a time (default: twice the core count; most of a
+# Scenarios run PARALLEL at a time (default: three per core; most of a
 # scenario is waiting on paced load). Those that declare RunsAlone or need a
 # cluster run afterwards, one at a time (Ginkgo's Serial). PARALLEL=1 runs
 # everything one after another.
@@ -19,7 +19,7 @@ cd "${root}"
 mkdir -p "${report_dir}"
 report_dir="$(cd "${report_dir}" && pwd)"
 
-parallel=${PARALLEL:-$(($(nproc) * 2))}
+parallel=${PARALLEL:-$(($(nproc) * 3))}
 if ! [[ "${parallel}" =~ ^[1-9][0-9]*$ ]]; then
 	echo "catalog.sh: PARALLEL=${parallel}: want a whole number >= 1" >&2
 	exit 2
