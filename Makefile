@@ -2,6 +2,7 @@
 #
 #   make scenario   run the scenario catalog (embedded backend by default)
 #   make test       run every test
+#   make conformance  the Kong emulation against real Kong (issue 15)
 #
 # Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
 # BACKEND=embedded|docker, CLUSTER=kwok|kind|existing|none (default: kwok when
@@ -20,10 +21,10 @@ export CHAOSLAB_BACKEND    := $(BACKEND)
 export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
 export CHAOSLAB_CLUSTER    := $(CLUSTER)
 
-.PHONY: scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
+.PHONY: scenario test unit conformance catalog catalog-docker lint bench build k8s-tools doctor clean help
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
 scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
@@ -34,10 +35,17 @@ scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
 ## test: unit and integration tests of every package, then the whole catalog.
 ## It builds the kwok control plane first when it is missing (about 9 minutes
 ## cold on 2 cores, cached in ~/.cache/chaoslab afterwards).
-test: lint k8s-tools unit catalog catalog-docker
+test: lint k8s-tools unit conformance catalog catalog-docker
 
 unit:
-	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v /scenarios/suite)
+	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v -e /scenarios/suite -e /conformance)
+
+## conformance: one request matrix against the emulation and real Kong with the
+## same kong.yml and upstreams; report in reports/conformance/index.html and
+## index.json. Without a real Kong build the differential test skips with
+## "real Kong not built: run make kong"; the emulation's self-check still runs.
+conformance:
+	$(GO) test -count=1 -timeout=15m -v ./conformance/
 
 # The catalog runs by itself (not beside the unit tests) so its ratios are
 # measured on a quiet machine; its report goes to reports/test.
@@ -70,4 +78,4 @@ k8s-tools:
 	@scripts/k8s-tools.sh >/dev/null
 
 clean:
-	rm -rf bin reports/latest reports/test reports/test-docker
+	rm -rf bin reports/latest reports/test reports/test-docker reports/conformance

@@ -78,7 +78,39 @@ func TestEmulationAgainstItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Left = "emulation (reference run)"
+	if err := NewReport(res, nil).Write(reportDir(), "self-check"); err != nil {
+		t.Error(err)
+	}
 	reportFailures(t, res)
 	p, f, _ := res.Counts()
 	t.Logf("%d cases: %d passed, %d failed", len(res.Cases), p, f)
+}
+
+// The differential run: real Kong (the reference) against the emulation.
+func TestAgainstRealKong(t *testing.T) {
+	real, why := RealKong()
+	if why != "" {
+		t.Skip(why)
+	}
+	exc, err := LoadExceptions("exceptions.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	top := newTopology(t)
+	res, err := Run(ctx, top, real, Emulation(), Cases(), exc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewReport(res, exc).Write(reportDir(), "index"); err != nil {
+		t.Error(err)
+	}
+	reportFailures(t, res)
+	for _, e := range res.Unused {
+		t.Errorf("exceptions.yaml: %s/%s %s is no longer needed: no difference uses it", e.Case, e.Aspect, e.What)
+	}
+	p, f, x := res.Counts()
+	t.Logf("%d cases: %d match (%d of them with an exception), %d differ; report %s", len(res.Cases), p, x, f,
+		filepath.Join(reportDir(), "index.html"))
 }
