@@ -22,7 +22,7 @@ func TestDiffsSeeEveryAspect(t *testing.T) {
 	base := func() Normalised {
 		return Normalised{StatusLine: "HTTP/1.1 502 Bad Gateway", Body: "a", Headers: map[string]string{"Via": "1.1 kong/3.9.1"},
 			Received: &Received{Method: "GET", Path: "/p", Host: "h", Headers: map[string]string{"X-Real-Ip": "127.0.0.1"}},
-			Tries: 3, ErrorLog: []string{"[error] connect() failed"}, ElapsedMS: 600}
+			Tries:    3, ErrorLog: []string{"[error] connect() failed"}, ElapsedMS: 600}
 	}
 	if d := Diffs(c, base(), base()); len(d) != 0 {
 		t.Fatalf("identical sides differ: %v", d)
