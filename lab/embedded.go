@@ -32,7 +32,12 @@ func newEmbedded(context.Context, *Lab) (Backend, error) { return &embedded{}, n
 
 func (e *embedded) Name() string { return DefaultBackend }
 
-func (e *embedded) Has(c Capability) bool { return c == CapGatewayEmulation }
+func (e *embedded) Has(c Capability) bool {
+	if hostKongSelected(e) { // GATEWAY=kong: real Kong as a host process
+		return c == CapRealKong
+	}
+	return c == CapGatewayEmulation
+}
 
 func (e *embedded) StartFake(ctx context.Context, name string, args []string) (Service, error) {
 	def, ok := fakes.Lookup(name)

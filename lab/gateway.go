@@ -20,7 +20,7 @@ import (
 // driven through Kong's admin API — the same calls for both.
 type Gateway struct {
 	svc   Service
-	kind  string // "emulation" or the Kong image
+	kind  string // "emulation", the Kong image, or KindHostKong
 	admin string
 	lab   *Lab
 	hc    *http.Client
@@ -63,6 +63,8 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, o GatewayOptions) (*
 	)
 	if gs, ok := l.backend.(GatewayStarter); ok {
 		svc, kind, err = gs.StartGateway(ctx, path, o)
+	} else if hostKongSelected(l.backend) {
+		svc, kind, err = startHostKong(ctx, l, path, o) // GATEWAY=kong (gateway_kong.go)
 	} else {
 		svc, err = l.backend.StartFake(ctx, "gateway", GatewayArgs(path, o))
 	}
@@ -107,7 +109,8 @@ func (g *Gateway) ProxyURL() string { return g.svc.URL() }
 // AdminURL is Kong's admin API (:8001).
 func (g *Gateway) AdminURL() string { return g.admin }
 
-// Kind says which gateway ran: "emulation" or a Kong image.
+// Kind says which gateway ran: "emulation", a Kong image, or real Kong as a
+// host process with its version (KindHostKong).
 func (g *Gateway) Kind() string { return g.kind }
 
 // ErrorLog is the nginx-style error log so far.
