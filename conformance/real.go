@@ -1,32 +1,46 @@
 package conformance
 
 import (
+	"context"
 	"os"
-	"path/filepath"
+	"sync"
+
+	"github.com/chaoslab/chaoslab/lab"
 )
 
-// realStart starts real Kong in a lab; it is set by the file that wires the
-// kong branch's host-process driver (real_kong.go). Until then the real side
-// is a plug that says what is missing.
-var realStart func() Side
+// gatewayEnv serialises the swaps of lab.EnvGateway: lab picks the gateway
+// from it when Lab.Gateway is called (the kong branch's driver), and the
+// suite starts both kinds in one lab.
+var gatewayEnv sync.Mutex
 
-// KongBuilds are the real Kong installations scripts/kong.sh made.
-func KongBuilds() []string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil
-	}
-	dirs, _ := filepath.Glob(filepath.Join(home, ".cache", "chaoslab", "kong-3.9.1-*"))
-	return dirs
+// startAs starts the lab's gateway with lab.EnvGateway set to choice for the
+// duration of the call.
+func startAs(ctx context.Context, l *lab.Lab, y, choice string) (*lab.Gateway, error) {
+	gatewayEnv.Lock()
+	defer gatewayEnv.Unlock()
+	old, had := os.LookupEnv(lab.EnvGateway)
+	os.Setenv(lab.EnvGateway, choice)
+	defer func() {
+		if had {
+			os.Setenv(lab.EnvGateway, old)
+		} else {
+			os.Unsetenv(lab.EnvGateway)
+		}
+	}()
+	return l.Gateway(ctx, y, lab.GatewayOptions{})
 }
 
-// RealKong is the reference side, or the one-line reason it cannot run.
-func RealKong() (Side, string) {
-	if len(KongBuilds()) == 0 {
-		return Side{}, "real Kong not built: run make kong"
-	}
-	if realStart == nil {
-		return Side{}, "real Kong is built but lab has no driver for it in this branch: merge the kong branch"
-	}
-	return realStart(), ""
+// RealKong is real Kong 3.9.1 as a host process (scripts/kong.sh builds
+// it); starting it fails with an error lab.IsRealKongNotBuilt recognises
+// when it is not built.
+func RealKong() Side {
+	return Side{Name: "real Kong " + lab.KindHostKong, Start: func(ctx context.Context, l *lab.Lab, y string) (Target, error) {
+		return startAs(ctx, l, y, "kong")
+	}}
 }
+
+// NotBuilt is the one line the suite skips with.
+const NotBuilt = "real Kong not built: run make kong"
+
+// IsNotBuilt says whether err means real Kong must be built first.
+func IsNotBuilt(err error) bool { return lab.IsRealKongNotBuilt(err) }

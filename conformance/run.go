@@ -21,7 +21,7 @@ type Side struct {
 // Emulation is fakes/kong started through lab's embedded backend.
 func Emulation() Side {
 	return Side{Name: "emulation", Start: func(ctx context.Context, l *lab.Lab, y string) (Target, error) {
-		return l.Gateway(ctx, y, lab.GatewayOptions{})
+		return startAs(ctx, l, y, "emulation")
 	}}
 }
 
