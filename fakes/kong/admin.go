@@ -162,7 +162,7 @@ func (g *Gateway) routeJSON(r *Route) jsonObj {
 		"id": r.ID, "name": nullable(r.Name), "protocols": r.Protocols, "methods": orNull(r.Methods), "hosts": orNull(r.Hosts),
 		"paths": orNull(r.Paths), "headers": headers, "snis": nil, "sources": nil, "destinations": nil,
 		"strip_path": r.StripPath, "preserve_host": r.PreserveHost, "regex_priority": r.RegexPriority,
-		"path_handling": r.PathHandling, "https_redirect_status_code": 426, "request_buffering": true, "response_buffering": true,
+		"path_handling": r.PathHandling, "https_redirect_status_code": r.HTTPSRedirectStatusCode, "request_buffering": true, "response_buffering": true,
 		"tags": orNull(r.Tags), "service": jsonObj{"id": r.Service.ID}, "created_at": g.created(), "updated_at": g.created(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,4 +57,22 @@ func (c *reqCtx) errorPage(status int) {
 	c.w.WriteHeader(status)
 	n, _ := io.WriteString(c.w, body)
 	c.bytesSent = int64(n)
+}
+
+// nginxRedirect is kong.response.exit(code) with a Location header: no
+// body of Kong's own, so nginx writes its special-response page.
+func (c *reqCtx) nginxRedirect(code int, location string) {
+	title := strconv.Itoa(code) + " " + http.StatusText(code)
+	body := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+		"</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n"
+	c.kongAnswer(code, "text/html", []byte(body), http.Header{"Location": {location}})
+}
+
+// hostOnly is nginx's $host from a Host header: lower case, no port.
+func hostOnly(hostport string) string {
+	h := hostport
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	return strings.ToLower(h)
 }

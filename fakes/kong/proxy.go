@@ -95,7 +95,13 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	c.route, c.matched = m.route, m.matched
 	if !m.route.acceptsHTTP {
-		// The proxy listens in plain HTTP; an https-only route says so.
+		// The proxy listens in plain HTTP; an https-only route redirects
+		// (Kong: "https://" .. $host .. $request_uri) or says so.
+		switch code := m.route.HTTPSRedirectStatusCode; code {
+		case 301, 302, 307, 308:
+			c.nginxRedirect(code, "https://"+hostOnly(r.Host)+r.RequestURI)
+			return
+		}
 		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}})
 		return
 	}
