@@ -99,6 +99,9 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 	cfg := rt.cfg
 	switch parts[0] {
 	case "services":
+		if len(parts) == 3 && parts[2] == "routes" {
+			return serviceRoutes(cfg, parts[1], g.routeJSON)
+		}
 		return entityEndpoint(parts, cfg.Services, func(s *Service) bool { return len(parts) > 1 && (s.ID == parts[1] || s.Name == parts[1]) }, g.serviceJSON)
 	case "routes":
 		return entityEndpoint(parts, cfg.Routes, func(x *Route) bool { return len(parts) > 1 && (x.ID == parts[1] || x.Name == parts[1]) }, g.routeJSON)
@@ -126,6 +129,23 @@ func entityEndpoint[T any](parts []string, all []T, is func(T) bool, render func
 				return http.StatusOK, render(e)
 			}
 		}
+	}
+	return notFound()
+}
+
+// serviceRoutes is GET /services/{id or name}/routes.
+func serviceRoutes(cfg *Config, svc string, render func(*Route) jsonObj) (int, any) {
+	for _, s := range cfg.Services {
+		if s.ID != svc && s.Name != svc {
+			continue
+		}
+		data := []any{}
+		for _, r := range cfg.Routes {
+			if r.Service == s {
+				data = append(data, render(r))
+			}
+		}
+		return http.StatusOK, list(data)
 	}
 	return notFound()
 }
