@@ -175,7 +175,7 @@ services:
     paths: [/pool]
 - name: deadpooled
   host: deadpool
-  retries: 0
+  retries: 1
   routes:
   - name: r-deadpool
     paths: [/deadpool]
