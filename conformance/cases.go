@@ -48,11 +48,14 @@ func Cases() []Case {
 	// Kong's own error bodies, content-negotiated per Accept.
 	for _, a := range accepts {
 		add(Case{Name: "no-route/accept-" + a.name, Group: "accept", Req: get("/nowhere", accept(a.value)...), Compare: full,
-			Expect: Expect{Status: 404, BodyContains: []string{"no Route matched with those values"}}})
+			Expect: Expect{Status: 404, BodyContains: []string{"no Route matched with those values"},
+				Header: map[string]string{"X-Kong-Response-Latency": "<x-kong-response-latency>", "Server": "kong/3.9.1"}}})
 	}
 	for _, a := range accepts {
 		add(Case{Name: "refused-502/accept-" + a.name, Group: "accept", Req: get("/refused0", accept(a.value)...), Compare: failures,
-			Expect: Expect{Status: 502, BodyContains: []string{"An invalid response was received from the upstream server"}}})
+			Expect: Expect{Status: 502, BodyContains: []string{"An invalid response was received from the upstream server"},
+				Header: map[string]string{"X-Kong-Response-Latency": "", "X-Kong-Upstream-Latency": "<x-kong-upstream-latency>",
+					"X-Kong-Proxy-Latency": "<x-kong-proxy-latency>"}}})
 	}
 	for _, a := range []string{"", "application/json", "text/html"} {
 		name := map[string]string{"": "none", "application/json": "json", "text/html": "html"}[a]
@@ -69,7 +72,8 @@ func Cases() []Case {
 		Expect: Expect{Status: 503, BodyContains: []string{"name resolution failed"}}})
 
 	// Proxying: what the upstream receives and what the client gets back.
-	add(Case{Name: "proxy/strip-path", Group: "proxy", Req: get("/echo/a/b"), Compare: proxied, Expect: Expect{Status: 200}})
+	add(Case{Name: "proxy/strip-path", Group: "proxy", Req: get("/echo/a/b"), Compare: proxied,
+		Expect: Expect{Status: 200, Header: map[string]string{"Via": "1.1 kong/3.9.1", "X-Kong-Request-Id": "<request-id>"}}})
 	add(Case{Name: "proxy/strip-path-root", Group: "proxy", Req: get("/echo"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "proxy/strip-path-query", Group: "proxy", Req: get("/echo/q?a=1&b=2"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "proxy/no-strip-path", Group: "proxy", Req: get("/nostrip/x"), Compare: proxied, Expect: Expect{Status: 200}})
