@@ -112,11 +112,33 @@ func (n *Normaliser) jsonValue(key string, v any) any {
 		for i, e := range x {
 			x[i] = n.jsonValue(key, e)
 		}
+		if key == "data" {
+			sortEntities(x)
+		}
 		return x
 	case string:
 		return n.String(x)
 	}
 	return v
+}
+
+// sortEntities orders an Admin API list ("data") by entity name: DB-less
+// Kong pages entities in its LMDB key order, which follows random uuids.
+func sortEntities(list []any) {
+	key := func(v any) string {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		b, _ := json.Marshal(m) // ties (two key-auth plugins): by content
+		for _, k := range []string{"name", "username", "target"} {
+			if s, ok := m[k].(string); ok {
+				return s + "\x00" + string(b)
+			}
+		}
+		return string(b)
+	}
+	sort.SliceStable(list, func(i, j int) bool { return key(list[i]) < key(list[j]) })
 }
 
 // Field returns the value at a dotted path ("configuration.database") or
