@@ -120,6 +120,7 @@ func Cases() []Case {
 	add(Case{Name: "key-auth/query", Group: "plugin", Req: get("/key/q?apikey=alice-key"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "key-auth/key-names-hidden", Group: "plugin", Req: get("/key-hide/h", "x-api-key", "alice-key"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "key-auth/key-names-second-hidden", Group: "plugin", Req: get("/key-hide/h", "apikey", "alice-key"), Compare: proxied, Expect: Expect{Status: 200}})
+	add(Case{Name: "key-auth/query-hidden", Group: "plugin", Req: get("/key-hide/q?apikey=alice-key&keep=1"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "key-auth/key-names-default-refused", Group: "plugin", Req: get("/key-hide/h"), Compare: full, Expect: Expect{Status: 401}})
 
 	// jwt.

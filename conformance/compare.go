@@ -133,6 +133,9 @@ func Diffs(c Case, left, right Normalised) []Diff {
 			if l.Path != r.Path {
 				add(AspectUpstream, "path", l.Path, r.Path)
 			}
+			if l.Query != r.Query {
+				add(AspectUpstream, "query", l.Query, r.Query)
+			}
 			if l.Host != r.Host {
 				add(AspectUpstream, "Host", l.Host, r.Host)
 			}

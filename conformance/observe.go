@@ -22,6 +22,7 @@ type Received struct {
 	Method  string            `json:"method"`
 	Host    string            `json:"host"`
 	Path    string            `json:"path"`
+	Query   string            `json:"query,omitempty"`
 	Headers map[string]string `json:"headers"`
 }
 

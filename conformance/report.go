@@ -69,7 +69,7 @@ func sideText(n Normalised) string {
 		}
 	}
 	if r := n.Received; r != nil {
-		b.WriteString("\n— upstream received —\n" + r.Method + " " + r.Path + "\nHost: " + r.Host + "\n")
+		b.WriteString("\n— upstream received —\n" + r.Method + " " + r.Path + query(r.Query) + "\nHost: " + r.Host + "\n")
 		for _, k := range unionKeys(r.Headers, nil) {
 			b.WriteString(k + ": " + r.Headers[k] + "\n")
 		}
@@ -79,6 +79,13 @@ func sideText(n Normalised) string {
 		b.WriteString(l + "\n")
 	}
 	return b.String()
+}
+
+func query(q string) string {
+	if q == "" {
+		return ""
+	}
+	return "?" + q
 }
 
 func itoa(v int64) string { b, _ := json.Marshal(v); return string(b) }
