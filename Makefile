@@ -5,37 +5,41 @@
 #   make conformance  the Kong emulation against real Kong (issue 15)
 #
 # Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
-# BACKEND=embedded|docker, CLUSTER=kwok|kind|existing|none (default: kwok when
-# `make k8s-tools` has built it, else none), REPORT_DIR=reports/latest.
+# BACKEND=embedded|docker, GATEWAY=emulation|kong (kong: real Kong 3.9.1, `make kong`),
+# CLUSTER=kwok|kind|existing|none (default: kwok when `make k8s-tools` has built it,
+# else none), REPORT_DIR=reports/latest.
 
 SHELL       := /bin/bash
 GO          ?= go
 SCENARIO    ?=
 BACKEND     ?= embedded
+GATEWAY     ?=
 REPORT_DIR  ?= reports/latest
 CLUSTER     ?=
 GINKGO      := $(GO) tool ginkgo
 GINKGO_OPTS ?=
 
 export CHAOSLAB_BACKEND    := $(BACKEND)
+export CHAOSLAB_GATEWAY    := $(GATEWAY)
 export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
 export CHAOSLAB_CLUSTER    := $(CLUSTER)
 
-.PHONY: scenario test unit conformance catalog catalog-docker lint bench build k8s-tools doctor clean help
+.PHONY: scenario test unit conformance catalog catalog-docker lint bench build k8s-tools kong doctor clean help
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
-scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
+scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GATEWAY)),kong)
 	@mkdir -p $(REPORT_DIR)
 	$(GINKGO) $(if $(SCENARIO),--label-filter='$(SCENARIO)') --junit-report=junit.xml \
 		--output-dir=$(REPORT_DIR) --keep-going --timeout=60m $(GINKGO_OPTS) ./scenarios/suite
 
 ## test: unit and integration tests of every package, then the whole catalog.
 ## It builds the kwok control plane first when it is missing (about 9 minutes
-## cold on 2 cores, cached in ~/.cache/chaoslab afterwards).
-test: lint k8s-tools unit conformance catalog catalog-docker
+## cold on 2 cores, cached in ~/.cache/chaoslab afterwards), then real Kong
+## (make kong).
+test: lint k8s-tools kong unit conformance catalog catalog-docker
 
 unit:
 	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v -e /scenarios/suite -e /conformance)
@@ -76,6 +80,12 @@ doctor: build
 
 k8s-tools:
 	@scripts/k8s-tools.sh >/dev/null
+
+## kong: build real Kong 3.9.1 from ../shared/vendor/kong-3.9.1 + Debian packages
+## (cached in ~/.cache/chaoslab/kong-3.9.1-<key>; image chaoslab/kong:3.9.1-local
+## too when a Docker daemon answers). Prints the install dir.
+kong:
+	@scripts/kong.sh
 
 clean:
 	rm -rf bin reports/latest reports/test reports/test-docker reports/conformance
