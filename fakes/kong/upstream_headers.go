@@ -13,6 +13,7 @@ import (
 var overridden = map[string]bool{
 	"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "X-Forwarded-Port": true,
 	"X-Forwarded-Path": true, "X-Forwarded-Prefix": true, "X-Real-Ip": true, "X-Kong-Request-Id": true,
+	"Via": true, // written with Kong's own appended
 	"Expect": true, // the body is already buffered: no 100-continue round trip
 }
 
@@ -46,6 +47,12 @@ outer:
 		for _, v := range vv {
 			writeHeaderLine(w, k, v)
 		}
+	}
+	// Kong 3.x adds itself to Via upstream too (after a client's Via).
+	if prior := r.Header["Via"]; len(prior) > 0 {
+		writeHeaderLine(w, "Via", strings.Join(prior, ", ")+", "+viaHeader)
+	} else {
+		writeHeaderLine(w, "Via", viaHeader)
 	}
 	ip := clientIP(r)
 	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
