@@ -219,6 +219,14 @@ func (c *reqCtx) proxy() {
 				break
 			}
 			passive, peer = ts, addr
+			if !c.route.PreserveHost && s.balancer.up.HostHeader == "" {
+				// Kong's set_host_header: the picked target's hostname,
+				// with its port unless the scheme's default.
+				req.host = ts.t.Host
+				if (s.scheme == "http" && ts.t.Port != 80) || (s.scheme == "https" && ts.t.Port != 443) {
+					req.host = net.JoinHostPort(ts.t.Host, strconv.Itoa(ts.t.Port))
+				}
+			}
 		} else if s.staticPeers != nil {
 			peer = s.staticPeers[try%len(s.staticPeers)]
 		} else {
