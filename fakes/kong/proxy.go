@@ -211,12 +211,14 @@ func (c *reqCtx) proxy() {
 	for try := 0; try < s.tries; try++ {
 		if s.balancer != nil {
 			ts, addr, ok := s.balancer.pick(ctx)
+			if !ok && try == 0 {
+				c.kongError(http.StatusServiceUnavailable, "failure to get a peer from the ring-balancer", nil)
+				return
+			}
 			if !ok {
-				if try == 0 {
-					c.kongError(http.StatusServiceUnavailable, "failure to get a peer from the ring-balancer", nil)
-					return
-				}
-				break
+				// A health change reaches the balancer through an event after
+				// the try that caused it: real Kong retries the same peer.
+				ts, addr = passive, peer
 			}
 			passive, peer = ts, addr
 			if !c.route.PreserveHost && s.balancer.up.HostHeader == "" {
