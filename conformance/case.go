@@ -13,6 +13,8 @@ type Case struct {
 	// Repeat sends the request Repeat extra times first (rate limits,
 	// passive health checks); the last answer is compared.
 	Repeat int
+	// Wait before sending (a reload real Kong applies through an event).
+	Wait time.Duration
 	// Compare says what is compared beyond the status line, which always is.
 	Compare Compare
 	// Expect is what facts/kong.md says real Kong answers; it is checked

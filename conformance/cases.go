@@ -209,6 +209,6 @@ func Cases() []Case {
 	admin("config-post-valid", with(get("/config", "Content-Type", "application/json"), "POST",
 		`{"_format_version":"3.0","services":[{"name":"after","url":"http://127.0.0.1:1","routes":[{"name":"r-after","paths":["/after"]}]}]}`),
 		Compare{}, Expect{Status: 201})
-	add(Case{Name: "admin/config-post-valid-applied", Group: "admin", Req: get("/echo"), Compare: full, Expect: Expect{Status: 404}})
+	add(Case{Name: "admin/config-post-valid-applied", Group: "admin", Req: get("/echo"), Wait: 2 * time.Second, Compare: full, Expect: Expect{Status: 404}})
 	return cs
 }

@@ -56,6 +56,12 @@ func Observe(ctx context.Context, t Target, c Case, served Counter) Observation 
 		base = t.AdminURL()
 	}
 	var o Observation
+	if c.Wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(c.Wait):
+		}
+	}
 	for i := 0; i < c.Repeat; i++ {
 		_, _ = send(ctx, base, c.Req)
 	}
