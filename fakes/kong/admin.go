@@ -24,7 +24,7 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Server"] = []string{serverHeader}
 	h["Access-Control-Allow-Origin"] = []string{"*"}
-	h["X-Kong-Admin-Request-ID"] = []string{strings.ReplaceAll(newUUID(), "-", "")}
+	h["Access-Control-Allow-Credentials"] = []string{"true"} // Kong's CORS before-filter
 	status, body := g.admin(r)
 	h["Content-Type"] = []string{mimeJSON}
 	h["X-Kong-Admin-Latency"] = []string{msString(time.Since(start))}
