@@ -85,7 +85,7 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 		}
 		// DB-less: entities are read-only except through /config; Kong
 		// answers with its "operation unsupported" error.
-		op := map[string]string{"POST": "create", "PATCH": "update", "PUT": "create or update", "DELETE": "delete"}[r.Method]
+		op := map[string]string{"POST": "create", "PATCH": "update", "PUT": "create or update", "DELETE": "remove"}[r.Method]
 		if op == "" {
 			return notAllowed()
 		}
@@ -93,8 +93,17 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 		if len(parts) >= 3 {
 			entity = parts[2] // /services/x/routes -> routes
 		}
+		by := "" // kong/db/strategies/off: *_by_field when addressed by name
+		if len(parts) == 2 && r.Method != http.MethodPost {
+			if _, err := uuid.Parse(parts[1]); err != nil {
+				by = " by '" + map[string]string{"consumers": "username"}[entity] + "'"
+				if by == " by ''" {
+					by = " by 'name'"
+				}
+			}
+		}
 		return http.StatusMethodNotAllowed, jsonObj{"code": 12, "name": "operation unsupported",
-			"message": "cannot " + op + " '" + entity + "' entities when not using a database"}
+			"message": "cannot " + op + " '" + entity + "' entities" + by + " when not using a database"}
 	}
 	cfg := rt.cfg
 	switch parts[0] {

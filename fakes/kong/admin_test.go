@@ -121,7 +121,7 @@ func TestAdminReadEndpoints(t *testing.T) {
 		t.Errorf("DELETE /: %d", res.status)
 	}
 	if res := do(t, "PATCH", g.AdminURL()+"/services/svc", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "read_timeout=15000"); res.status != 405 ||
-		res.body != `{"code":12,"message":"cannot update 'services' entities when not using a database","name":"operation unsupported"}` {
+		res.body != `{"code":12,"message":"cannot update 'services' entities by 'name' when not using a database","name":"operation unsupported"}` {
 		t.Errorf("PATCH in DB-less: %d %s", res.status, res.body)
 	}
 }
