@@ -295,7 +295,7 @@ func (g *Gateway) healthJSON(rt *liveConfig, up *Upstream, balancerHealth bool) 
 			"id": up.Targets[i].ID, "target": t.Target, "weight": t.Weight, "upstream": jsonObj{"id": up.ID},
 			"tags": orNull(up.Targets[i].Tags), "created_at": float64(g.created()), "updated_at": float64(g.created()),
 			"health": t.Health,
-			"data": jsonObj{"addresses": addrs, "host": t.Host, "port": t.Port, "nodeWeight": t.Weight,
+			"data": jsonObj{"addresses": addrs, "host": t.Host, "port": t.Port, "nodeWeight": t.Weight, "dns": "A",
 				"weight": jsonObj{"total": t.Weight, "available": map[bool]int{true: t.Weight}[t.Health == "HEALTHY" || t.Health == "HEALTHCHECKS_OFF"], "unavailable": map[bool]int{false: t.Weight}[t.Health == "HEALTHY" || t.Health == "HEALTHCHECKS_OFF"]}},
 		})
 	}
@@ -311,7 +311,7 @@ func (g *Gateway) healthJSON(rt *liveConfig, up *Upstream, balancerHealth bool) 
 			"healthy": avail > 0, "weight": jsonObj{"total": total, "available": avail, "unavailable": total - avail},
 		}}, "next": nil, "node_id": g.nodeID}
 	}
-	return jsonObj{"data": data, "next": nil, "node_id": g.nodeID, "total": len(data)}
+	return jsonObj{"data": data, "next": nil, "node_id": g.nodeID}
 }
 
 func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
