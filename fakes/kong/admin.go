@@ -115,9 +115,9 @@ func (g *Gateway) admin(r *http.Request) (int, any) {
 	case "routes":
 		return entityEndpoint(parts, cfg.Routes, func(x *Route) bool { return len(parts) > 1 && (x.ID == parts[1] || x.Name == parts[1]) }, g.routeJSON)
 	case "consumers":
-		return entityEndpoint(parts, cfg.Consumers, func(c *Consumer) bool { return len(parts) > 1 && (c.ID == parts[1] || c.Username == parts[1]) }, consumerJSON)
+		return entityEndpoint(parts, cfg.Consumers, func(c *Consumer) bool { return len(parts) > 1 && (c.ID == parts[1] || c.Username == parts[1]) }, g.consumerJSON)
 	case "plugins":
-		return entityEndpoint(parts, cfg.Plugins, func(p *Plugin) bool { return len(parts) > 1 && p.ID == parts[1] }, pluginJSON)
+		return entityEndpoint(parts, cfg.Plugins, func(p *Plugin) bool { return len(parts) > 1 && p.ID == parts[1] }, g.pluginJSON)
 	case "upstreams":
 		return g.upstreamEndpoint(rt, parts, r)
 	}
@@ -196,11 +196,12 @@ func (g *Gateway) routeJSON(r *Route) jsonObj {
 	}
 }
 
-func consumerJSON(c *Consumer) jsonObj {
-	return jsonObj{"id": c.ID, "username": nullable(c.Username), "custom_id": nullable(c.CustomID), "tags": orNull(c.Tags)}
+func (g *Gateway) consumerJSON(c *Consumer) jsonObj {
+	return jsonObj{"id": c.ID, "username": nullable(c.Username), "custom_id": nullable(c.CustomID), "tags": orNull(c.Tags),
+		"created_at": g.created(), "updated_at": g.created()}
 }
 
-func pluginJSON(p *Plugin) jsonObj {
+func (g *Gateway) pluginJSON(p *Plugin) jsonObj {
 	ref := func(id string) any {
 		if id == "" {
 			return nil
@@ -215,14 +216,15 @@ func pluginJSON(p *Plugin) jsonObj {
 		route = p.Route.ID
 	}
 	return jsonObj{"id": p.ID, "name": p.Name, "enabled": p.Enabled, "service": ref(svc), "route": ref(route),
-		"consumer": nil, "protocols": p.Protocols, "tags": orNull(p.Tags), "config": p.Config}
+		"consumer": nil, "protocols": p.Protocols, "tags": orNull(p.Tags), "config": p.Config,
+		"instance_name": nil, "created_at": g.created(), "updated_at": g.created()}
 }
 
 func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Request) (int, any) {
 	if len(parts) == 1 {
 		data := make([]any, 0, len(rt.cfg.Upstreams))
 		for _, u := range rt.cfg.Upstreams {
-			data = append(data, upstreamJSON(u))
+			data = append(data, g.upstreamJSON(u))
 		}
 		return http.StatusOK, list(data)
 	}
@@ -237,7 +239,7 @@ func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Reque
 	}
 	switch {
 	case len(parts) == 2:
-		return http.StatusOK, upstreamJSON(up)
+		return http.StatusOK, g.upstreamJSON(up)
 	case len(parts) == 3 && parts[2] == "targets":
 		data := make([]any, 0, len(up.Targets))
 		for _, t := range up.Targets {
@@ -250,15 +252,18 @@ func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Reque
 	return notFound()
 }
 
-func upstreamJSON(u *Upstream) jsonObj {
+func (g *Gateway) upstreamJSON(u *Upstream) jsonObj {
 	hc := u.Healthchecks
 	return jsonObj{
 		"id": u.ID, "name": u.Name, "algorithm": u.Algorithm, "slots": u.Slots, "host_header": nullable(u.HostHeader),
 		"hash_on": "none", "hash_fallback": "none", "tags": orNull(u.Tags),
+		"hash_on_header": nil, "hash_fallback_header": nil, "hash_on_cookie": nil, "hash_on_cookie_path": "/",
+		"hash_on_query_arg": nil, "hash_fallback_query_arg": nil, "hash_on_uri_capture": nil, "hash_fallback_uri_capture": nil,
+		"client_certificate": nil, "use_srv_name": false, "created_at": g.created(), "updated_at": g.created(),
 		"healthchecks": jsonObj{
 			"threshold": hc.Threshold,
 			"active": jsonObj{
-				"type": hc.Active.Type, "http_path": hc.Active.HTTPPath, "timeout": hc.Active.Timeout,
+				"type": hc.Active.Type, "http_path": hc.Active.HTTPPath, "timeout": hc.Active.Timeout, "headers": nil, "https_sni": nil,
 				"concurrency": hc.Active.Concurrency, "https_verify_certificate": hc.Active.HTTPSVerifyCertificate,
 				"healthy":   jsonObj{"interval": hc.Active.Healthy.Interval, "http_statuses": hc.Active.Healthy.HTTPStatuses, "successes": hc.Active.Healthy.Successes},
 				"unhealthy": jsonObj{"interval": hc.Active.Unhealthy.Interval, "http_statuses": hc.Active.Unhealthy.HTTPStatuses, "tcp_failures": hc.Active.Unhealthy.TCPFailures, "timeouts": hc.Active.Unhealthy.Timeouts, "http_failures": hc.Active.Unhealthy.HTTPFailures},
@@ -433,9 +438,9 @@ func entitiesJSON(g *Gateway, cfg *Config) jsonObj {
 	out := jsonObj{
 		"services":  byID(len(cfg.Services), func(i int) (string, jsonObj) { return cfg.Services[i].ID, g.serviceJSON(cfg.Services[i]) }),
 		"routes":    byID(len(cfg.Routes), func(i int) (string, jsonObj) { return cfg.Routes[i].ID, g.routeJSON(cfg.Routes[i]) }),
-		"upstreams": byID(len(cfg.Upstreams), func(i int) (string, jsonObj) { return cfg.Upstreams[i].ID, upstreamJSON(cfg.Upstreams[i]) }),
-		"consumers": byID(len(cfg.Consumers), func(i int) (string, jsonObj) { return cfg.Consumers[i].ID, consumerJSON(cfg.Consumers[i]) }),
-		"plugins":   byID(len(cfg.Plugins), func(i int) (string, jsonObj) { return cfg.Plugins[i].ID, pluginJSON(cfg.Plugins[i]) }),
+		"upstreams": byID(len(cfg.Upstreams), func(i int) (string, jsonObj) { return cfg.Upstreams[i].ID, g.upstreamJSON(cfg.Upstreams[i]) }),
+		"consumers": byID(len(cfg.Consumers), func(i int) (string, jsonObj) { return cfg.Consumers[i].ID, g.consumerJSON(cfg.Consumers[i]) }),
+		"plugins":   byID(len(cfg.Plugins), func(i int) (string, jsonObj) { return cfg.Plugins[i].ID, g.pluginJSON(cfg.Plugins[i]) }),
 	}
 	return out
 }
