@@ -344,7 +344,7 @@ func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
 		"configuration": jsonObj{
 			"database": "off", "role": "traditional", "router_flavor": "traditional_compatible",
 			"proxy_listen": []string{g.proxyLn.Addr().String()}, "admin_listen": []string{g.adminLn.Addr().String()},
-			"headers": []string{"server_tokens", "latency_tokens", "X-Kong-Request-Id"}, "headers_upstream": []string{"X-Kong-Request-Id"},
+			"headers": []string{"server_tokens", "latency_tokens", "x-kong-request-id"}, "headers_upstream": []string{"x-kong-request-id"},
 			"error_default_type": "text/plain", "plugins": []string{"bundled"}, "loaded_plugins": avail,
 			"upstream_keepalive_pool_size": 512, "upstream_keepalive_idle_timeout": 60, "upstream_keepalive_max_requests": 10000,
 			"nginx_worker_processes": "1", "trusted_ips": jsonObj{}, "real_ip_header": "X-Real-IP",
