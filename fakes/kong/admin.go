@@ -356,8 +356,7 @@ func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
 func (g *Gateway) status(rt *liveConfig) jsonObj {
 	active := g.connsActive.Load()
 	accepted := g.connSeq.Load()
-	return jsonObj{
-		"database": jsonObj{"reachable": true},
+	return jsonObj{ // DB-less: no "database" section (real Kong 3.9.1)
 		"server": jsonObj{
 			"connections_accepted": accepted, "connections_handled": accepted, "connections_active": active,
 			"connections_reading": 0, "connections_writing": g.inflight.Load(), "connections_waiting": max(0, active-g.inflight.Load()),
