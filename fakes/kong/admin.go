@@ -25,6 +25,17 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	h["Server"] = []string{serverHeader}
 	h["Access-Control-Allow-Origin"] = []string{"*"}
 	h["Access-Control-Allow-Credentials"] = []string{"true"} // Kong's CORS before-filter
+	if unsupportedBody(r) {
+		// api_helpers.before_filter: kong.response.exit(415), nginx's page.
+		page := "<html>\r\n<head><title>415 Unsupported Media Type</title></head>\r\n<body>\r\n" +
+			"<center><h1>415 Unsupported Media Type</h1></center>\r\n</body>\r\n</html>\r\n"
+		h["Content-Type"] = []string{"text/html; charset=UTF-8"}
+		h["Content-Length"] = []string{strconv.Itoa(len(page))}
+		h["X-Kong-Admin-Latency"] = []string{msString(time.Since(start))}
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		io.WriteString(w, page)
+		return
+	}
 	status, body := g.admin(r)
 	h["Content-Type"] = []string{mimeJSON}
 	h["X-Kong-Admin-Latency"] = []string{msString(time.Since(start))}
@@ -39,6 +50,29 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 }
 
 type jsonObj = map[string]any
+
+// unsupportedBody is Kong's Admin API before_filter: a PUT, POST or PATCH
+// with a body must be JSON, multipart or urlencoded (YAML too for /config).
+func unsupportedBody(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPut, http.MethodPost, http.MethodPatch:
+	default:
+		return false
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	}
+	for _, ok := range []string{"application/json", "multipart/form-data", "application/x-www-form-urlencoded"} {
+		if strings.HasPrefix(ct, ok) {
+			return false
+		}
+	}
+	if strings.TrimSuffix(r.URL.Path, "/") == "/config" && (strings.HasPrefix(ct, "application/yaml") || strings.HasPrefix(ct, "text/yaml")) {
+		return false
+	}
+	return true
+}
 
 func notFound() (int, any) { return http.StatusNotFound, jsonObj{"message": "Not found"} }
 func notAllowed() (int, any) {
