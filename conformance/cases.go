@@ -197,9 +197,9 @@ func Cases() []Case {
 	admin("upstream-health-unhealthy", get("/upstreams/deadpool/health"), adminAll, Expect{Status: 200, BodyContains: []string{"UNHEALTHY"}})
 	admin("upstream-health-empty", get("/upstreams/emptypool/health"), adminAll, Expect{Status: 200})
 	admin("not-found", get("/nope"), Compare{Body: true, Headers: true}, Expect{Status: 404, BodyContains: []string{"Not found"}})
-	// Real Kong answers 415 (a body without a JSON/form type) before 405;
-	// the emulation 405 (exceptions.yaml).
-	admin("root-put-405", with(get("/"), "PUT", "x"), Compare{Body: true, Headers: true}, Expect{})
+	// A body without a JSON/form type: 415 before any 405 (real Kong).
+	admin("root-put-415", with(get("/"), "PUT", "x"), Compare{Body: true, Headers: true}, Expect{Status: 415})
+	admin("root-put-json-405", with(get("/", "Content-Type", "application/json"), "PUT", "{}"), Compare{Body: true, Headers: true}, Expect{Status: 405})
 	admin("service-delete-405", with(get("/services/echo"), "DELETE", ""), Compare{Body: true, Headers: true}, Expect{Status: 405})
 	admin("services-post-405", with(get("/services", "Content-Type", "application/json"), "POST", `{"name":"x","url":"http://127.0.0.1:1"}`), Compare{Body: true, Headers: true}, Expect{Status: 405})
 	admin("config-get", get("/config"), Compare{}, Expect{Status: 200})
