@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -259,11 +260,20 @@ func (c *reqCtx) proxy() {
 		if passive != nil && retry {
 			// Kong's balancer reports a failed try as a tcp failure or a
 			// timeout when it moves on to the next one...
-			o := outcomeTCPFailure
+			o, kind := outcomeTCPFailure, "TCP"
 			if last.timeout {
-				o = outcomeTimeout
+				o, kind = outcomeTimeout, "TIMEOUT"
 			}
-			s.balancer.report(passive, fromPassive, o)
+			if n, limit := s.balancer.report(passive, fromPassive, o); limit > 0 {
+				// lua-resty-healthcheck's warning, in the phase's context.
+				ctxText := ""
+				if i := strings.Index(last.line, " while "); i >= 0 {
+					ctxText = last.line[i:]
+				}
+				c.g.errLog.log("warn", c.info(s.scheme+"://"+peer+req.uri), fmt.Sprintf(
+					"[lua] healthcheck.lua:1375: log(): [healthcheck] (%s:%s) unhealthy %s increment (%d/%d) for '%s(%s)'%s",
+					s.balancer.up.ID, s.balancer.up.Name, kind, n, limit, passive.t.Host, peer, ctxText))
+			}
 		}
 		if !retry {
 			break
