@@ -250,8 +250,40 @@ func (g *Gateway) pluginJSON(p *Plugin) jsonObj {
 		route = p.Route.ID
 	}
 	return jsonObj{"id": p.ID, "name": p.Name, "enabled": p.Enabled, "service": ref(svc), "route": ref(route),
-		"consumer": nil, "protocols": p.Protocols, "tags": orNull(p.Tags), "config": p.Config,
+		"consumer": nil, "protocols": p.Protocols, "tags": orNull(p.Tags), "config": pluginConfigJSON(p),
 		"instance_name": nil, "created_at": g.created(), "updated_at": g.created()}
+}
+
+// pluginSchemaDefaults are schema fields real Kong 3.9.1 lists in a
+// plugin's config that the emulation does not implement, with Kong's
+// defaults.
+var pluginSchemaDefaults = map[string]jsonObj{
+	"rate-limiting": {"fault_tolerant": true, "sync_rate": -1,
+		"redis": jsonObj{"database": 0, "host": nil, "password": nil, "port": 6379, "server_name": nil, "ssl": false,
+			"ssl_verify": false, "timeout": 2000, "username": nil},
+		"redis_database": 0, "redis_host": nil, "redis_password": nil, "redis_port": 6379, "redis_server_name": nil,
+		"redis_ssl": false, "redis_ssl_verify": false, "redis_timeout": 2000, "redis_username": nil},
+	"request-termination": {"echo": false, "trigger": nil},
+}
+
+// pluginConfigJSON renders a plugin's config as Kong does: unset strings
+// are null, and the schema fields the emulation lacks carry their defaults.
+func pluginConfigJSON(p *Plugin) any {
+	var m map[string]any
+	if err := json.Unmarshal(mustJSON(p.Config), &m); err != nil {
+		return p.Config
+	}
+	for k, v := range m {
+		if v == "" {
+			m[k] = nil
+		}
+	}
+	for k, v := range pluginSchemaDefaults[p.Name] {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Request) (int, any) {
