@@ -204,7 +204,11 @@ func (c *reqCtx) proxy() {
 		var err error
 		// Kong resolves the service host once, before the first try.
 		if addrs, err = c.g.resolver.lookup(ctx, s.svc.Host); err != nil {
-			c.g.errLog.log("error", c.info(""), "[lua] init.lua:371: execute(): DNS resolution failed: "+dnsErrorText(err)+". Tried: [\""+s.svc.Host+":1 - cache-miss/querying/"+dnsErrorText(err)+"\"]")
+			// Kong's resolver tries the short name, then SRV (33), A (1) and
+			// CNAME (5) records, and logs each try.
+			e, h := dnsErrorText(err), s.svc.Host
+			c.g.errLog.log("error", c.info(""), "[lua] init.lua:381: execute(): DNS resolution failed: "+e+`. Tried: ["(short)`+h+`:(na) - cache-miss","`+
+				h+`:33 - cache-miss/querying/`+e+`","`+h+`:1 - cache-miss/querying/`+e+`","`+h+`:5 - cache-miss/querying/`+e+`"]`)
 			c.kongError(http.StatusServiceUnavailable, "name resolution failed", nil)
 			return
 		}
