@@ -68,10 +68,10 @@ func Cases() []Case {
 		Expect: Expect{Status: 503, BodyContains: []string{"failure to get a peer from the ring-balancer"}}})
 	add(Case{Name: "empty-upstream-503/accept-html", Group: "accept", Req: get("/emptypool", "Accept", "text/html"), Compare: full,
 		Expect: Expect{Status: 503}})
-	// facts/kong.md's 503 "name resolution failed" is for a name error; the
-	// lab's real Kong has no DNS server at all (see exceptions.yaml), so no
-	// hand-checked expectation here.
-	add(Case{Name: "name-resolution-503", Group: "accept", Req: get("/nodns"), Compare: full})
+	// Both gateways resolve through the lab's fake DNS: a name error.
+	add(Case{Name: "name-resolution-503", Group: "accept", Req: get("/nodns"), Compare: failures,
+		Expect: Expect{Status: 503, BodyContains: []string{"name resolution failed"}}})
+	add(Case{Name: "name-resolved", Group: "proxy", Req: get("/resolved/r"), Compare: proxied, Expect: Expect{Status: 200}})
 
 	// Proxying: what the upstream receives and what the client gets back.
 	add(Case{Name: "proxy/strip-path", Group: "proxy", Req: get("/echo/a/b"), Compare: proxied,

@@ -109,9 +109,9 @@ func TestWrongExpectationAndDifferentGatewayFail(t *testing.T) {
 		{Name: "proxied", Req: get("/echo/a"), Compare: proxied},
 	}
 	// The "other" gateway runs a config whose echo route keeps its prefix.
-	other := Side{Name: "tampered", Start: func(ctx context.Context, l *lab.Lab, y string) (Target, error) {
+	other := Side{Name: "tampered", Start: func(ctx context.Context, l *lab.Lab, y string, o lab.GatewayOptions) (Target, error) {
 		y = strings.Replace(y, "  - name: r-echo\n    paths: [/echo]\n", "  - name: r-echo\n    paths: [/echo]\n    strip_path: false\n", 1)
-		return l.Gateway(ctx, y, lab.GatewayOptions{})
+		return l.Gateway(ctx, y, o)
 	}}
 	res, err := Run(ctx, top, Emulation(), other, cases, nil)
 	if err != nil {

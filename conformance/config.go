@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"net"
 	"strings"
 )
 
@@ -184,6 +185,12 @@ services:
   routes:
   - name: r-emptypool
     paths: [/emptypool]
+- name: resolved
+  host: {{DNSNAME}}
+  port: {{ECHOPORT}}
+  routes:
+  - name: r-resolved
+    paths: [/resolved]
 - name: nodns
   host: nowhere.invalid
   retries: 0
@@ -214,9 +221,14 @@ consumers:
     algorithm: HS256
 `
 
+// dnsName is the one name the lab's fake DNS knows (127.0.0.1).
+const dnsName = "api.conformance.test"
+
 // Config returns the kong.yml for the lab's addresses.
 func Config(echoAddr, closedAddr string) string {
-	return strings.NewReplacer("{{ECHO}}", echoAddr, "{{CLOSED}}", closedAddr).Replace(kongYAML)
+	_, port, _ := net.SplitHostPort(echoAddr)
+	return strings.NewReplacer("{{ECHO}}", echoAddr, "{{CLOSED}}", closedAddr, "{{DNSNAME}}", dnsName,
+		"{{ECHOPORT}}", port).Replace(kongYAML)
 }
 
 // jwtToken signs claims (a JSON object) with HS256.

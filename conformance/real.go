@@ -15,7 +15,7 @@ var gatewayEnv sync.Mutex
 
 // startAs starts the lab's gateway with lab.EnvGateway set to choice for the
 // duration of the call.
-func startAs(ctx context.Context, l *lab.Lab, y, choice string) (*lab.Gateway, error) {
+func startAs(ctx context.Context, l *lab.Lab, y, choice string, o lab.GatewayOptions) (*lab.Gateway, error) {
 	gatewayEnv.Lock()
 	defer gatewayEnv.Unlock()
 	old, had := os.LookupEnv(lab.EnvGateway)
@@ -27,15 +27,15 @@ func startAs(ctx context.Context, l *lab.Lab, y, choice string) (*lab.Gateway, e
 			os.Unsetenv(lab.EnvGateway)
 		}
 	}()
-	return l.Gateway(ctx, y, lab.GatewayOptions{})
+	return l.Gateway(ctx, y, o)
 }
 
 // RealKong is real Kong 3.9.1 as a host process (scripts/kong.sh builds
 // it); starting it fails with an error lab.IsRealKongNotBuilt recognises
 // when it is not built.
 func RealKong() Side {
-	return Side{Name: "real Kong " + lab.KindHostKong, Start: func(ctx context.Context, l *lab.Lab, y string) (Target, error) {
-		return startAs(ctx, l, y, "kong")
+	return Side{Name: "real Kong " + lab.KindHostKong, Start: func(ctx context.Context, l *lab.Lab, y string, o lab.GatewayOptions) (Target, error) {
+		return startAs(ctx, l, y, "kong", o)
 	}}
 }
 

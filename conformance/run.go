@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/chaoslab/chaoslab/fakes/dns"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 	"github.com/chaoslab/chaoslab/lab"
 )
@@ -15,13 +16,13 @@ import (
 // in a lab (whose Close stops it).
 type Side struct {
 	Name  string
-	Start func(ctx context.Context, l *lab.Lab, kongYAML string) (Target, error)
+	Start func(ctx context.Context, l *lab.Lab, kongYAML string, o lab.GatewayOptions) (Target, error)
 }
 
 // Emulation is fakes/kong started through lab's embedded backend.
 func Emulation() Side {
-	return Side{Name: "emulation", Start: func(ctx context.Context, l *lab.Lab, y string) (Target, error) {
-		return startAs(ctx, l, y, "emulation")
+	return Side{Name: "emulation", Start: func(ctx context.Context, l *lab.Lab, y string, o lab.GatewayOptions) (Target, error) {
+		return startAs(ctx, l, y, "emulation", o)
 	}}
 }
 
@@ -61,11 +62,13 @@ type Result struct {
 }
 
 // Topology is the lab both gateways share: one echoing upstream (through
-// its fault proxy) and a loopback port nothing listens on.
+// its fault proxy), a loopback port nothing listens on, and a fake DNS
+// both gateways resolve through (one name, every other a name error).
 type Topology struct {
 	Lab    *lab.Lab
 	Echo   *lab.Upstream
 	Closed string
+	DNS    string
 }
 
 // NewTopology starts the shared upstreams in l.
@@ -83,7 +86,12 @@ func NewTopology(ctx context.Context, l *lab.Lab) (*Topology, error) {
 	}
 	closed := ln.Addr().String()
 	_ = ln.Close()
-	return &Topology{Lab: l, Echo: echo, Closed: closed}, nil
+	srv, err := dns.Start(ctx, dns.Config{Records: map[string][]string{dnsName: {"127.0.0.1"}}})
+	if err != nil {
+		return nil, err
+	}
+	l.OnClose("fake DNS", srv.Close)
+	return &Topology{Lab: l, Echo: echo, Closed: closed, DNS: srv.Addr()}, nil
 }
 
 // Config is the suite's kong.yml for this topology.
@@ -99,7 +107,7 @@ func (t *Topology) served(ctx context.Context) int64 {
 
 // observeAll starts side's gateway and runs every case against it in order.
 func (t *Topology) observeAll(ctx context.Context, side Side, cases []Case) ([]Normalised, []time.Duration, error) {
-	g, err := side.Start(ctx, t.Lab, t.Config())
+	g, err := side.Start(ctx, t.Lab, t.Config(), lab.GatewayOptions{DNS: t.DNS})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", side.Name, err)
 	}
