@@ -309,7 +309,8 @@ func (g *Gateway) upstreamEndpoint(rt *liveConfig, parts []string, r *http.Reque
 	case len(parts) == 3 && parts[2] == "targets":
 		data := make([]any, 0, len(up.Targets))
 		for _, t := range up.Targets {
-			data = append(data, jsonObj{"id": t.ID, "target": t.Target, "weight": t.Weight, "upstream": jsonObj{"id": up.ID}, "tags": orNull(t.Tags)})
+			data = append(data, jsonObj{"id": t.ID, "target": t.Target, "weight": t.Weight, "upstream": jsonObj{"id": up.ID}, "tags": orNull(t.Tags),
+				"created_at": float64(g.created()), "updated_at": float64(g.created())})
 		}
 		return http.StatusOK, list(data)
 	case len(parts) == 3 && parts[2] == "health":
