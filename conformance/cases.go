@@ -64,6 +64,11 @@ func Cases() []Case {
 	}
 	add(Case{Name: "refused-502/content-type-json", Group: "accept", Req: with(get("/refused0", "Content-Type", "application/json"), "POST", `{"a":1}`), Compare: failures,
 		Expect: Expect{Status: 502, BodyContains: []string{`"message"`}}})
+	add(Case{Name: "no-route/content-type-json", Group: "accept", Req: with(get("/nowhere", "Content-Type", "application/json"), "POST", `{"a":1}`), Compare: full,
+		Expect: Expect{Status: 404}})
+	add(Case{Name: "no-route/accept-weighted", Group: "accept", Req: get("/nowhere", "Accept", "text/html;q=0.5, application/json;q=0.9"), Compare: full,
+		Expect: Expect{Status: 404}})
+	add(Case{Name: "no-route/head", Group: "accept", Req: with(get("/nowhere"), "HEAD", ""), Compare: Compare{Headers: true}, Expect: Expect{Status: 404}})
 	add(Case{Name: "empty-upstream-503/accept-none", Group: "accept", Req: get("/emptypool"), Compare: full,
 		Expect: Expect{Status: 503, BodyContains: []string{"failure to get a peer from the ring-balancer"}}})
 	add(Case{Name: "empty-upstream-503/accept-html", Group: "accept", Req: get("/emptypool", "Accept", "text/html"), Compare: full,
@@ -99,6 +104,7 @@ func Cases() []Case {
 	add(Case{Name: "route/host-mismatch", Group: "route", Req: get("/hosted/x", "Host", "other.example.test"), Compare: full, Expect: Expect{Status: 404}})
 	add(Case{Name: "route/method-match", Group: "route", Req: get("/methods"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "route/method-mismatch", Group: "route", Req: with(get("/methods"), "POST", "x"), Compare: full, Expect: Expect{Status: 404}})
+	add(Case{Name: "route/method-put-mismatch", Group: "route", Req: with(get("/methods/x"), "PUT", "x"), Compare: full, Expect: Expect{Status: 404}})
 	add(Case{Name: "route/regex-match", Group: "route", Req: get("/items/42"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "route/regex-mismatch", Group: "route", Req: get("/items/abc"), Compare: full, Expect: Expect{Status: 404}})
 	add(Case{Name: "route/prefix-longest", Group: "route", Req: get("/echoes"), Compare: proxied})
@@ -123,6 +129,8 @@ func Cases() []Case {
 	add(Case{Name: "key-auth/key-names-hidden", Group: "plugin", Req: get("/key-hide/h", "x-api-key", "alice-key"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "key-auth/key-names-second-hidden", Group: "plugin", Req: get("/key-hide/h", "apikey", "alice-key"), Compare: proxied, Expect: Expect{Status: 200}})
 	add(Case{Name: "key-auth/query-hidden", Group: "plugin", Req: get("/key-hide/q?apikey=alice-key&keep=1"), Compare: proxied, Expect: Expect{Status: 200}})
+	add(Case{Name: "key-auth/preflight", Group: "plugin", Req: with(get("/key", "Origin", "http://app.test", "Access-Control-Request-Method", "GET"), "OPTIONS", ""), Compare: full,
+		Expect: Expect{Status: 401}})
 	add(Case{Name: "key-auth/key-names-default-refused", Group: "plugin", Req: get("/key-hide/h"), Compare: full, Expect: Expect{Status: 401}})
 
 	// jwt.
@@ -193,6 +201,9 @@ func Cases() []Case {
 	admin("consumers", get("/consumers"), adminAll, Expect{Status: 200})
 	admin("plugins", get("/plugins"), adminAll, Expect{Status: 200})
 	admin("upstreams", get("/upstreams"), adminAll, Expect{Status: 200})
+	admin("upstream-targets", get("/upstreams/pool/targets"), adminAll, Expect{Status: 200})
+	admin("upstream-by-name", get("/upstreams/deadpool"), adminAll, Expect{Status: 200})
+	admin("consumer-by-username", get("/consumers/alice"), adminAll, Expect{Status: 200})
 	admin("upstream-health-off", get("/upstreams/pool/health"), adminAll, Expect{Status: 200, BodyContains: []string{"HEALTHCHECKS_OFF"}})
 	admin("upstream-health-unhealthy", get("/upstreams/deadpool/health"), adminAll, Expect{Status: 200, BodyContains: []string{"UNHEALTHY"}})
 	admin("upstream-health-empty", get("/upstreams/emptypool/health"), adminAll, Expect{Status: 200})
