@@ -4,61 +4,88 @@
 #   make test       run every test
 #
 # Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
-# BACKEND=embedded|docker, CLUSTER=kwok|kind|existing|none (default: kwok when
-# `make k8s-tools` has built it, else none), REPORT_DIR=reports/latest,
+# BACKEND=embedded|docker, GATEWAY=emulation|kong (kong: real Kong 3.9.1, `make kong`),
+# CLUSTER=kwok|node|kind|existing|none (default: kwok when `make k8s-tools` has built
+# it, else none), REPORT_DIR=reports/latest,
 # PARALLEL=<scenarios at a time> (default: three per core; 1 = serial).
+# Other targets: kong, conformance, fuzz, flake, bench, doctor (see README).
 
 SHELL       := /bin/bash
 GO          ?= go
 SCENARIO    ?=
 BACKEND     ?= embedded
+GATEWAY     ?=
 REPORT_DIR  ?= reports/latest
 CLUSTER     ?=
-GINKGO      := $(GO) tool ginkgo
 GINKGO_OPTS ?=
 
 export CHAOSLAB_BACKEND    := $(BACKEND)
+export CHAOSLAB_GATEWAY    := $(GATEWAY)
 export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
 export CHAOSLAB_CLUSTER    := $(CLUSTER)
 export PARALLEL
 
-.PHONY: flake fuzz scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
+.PHONY: scenario test unit fuzz-smoke conformance catalog catalog-kong catalog-docker catalog-node \
+	flake fuzz lint bench build k8s-tools kong doctor clean help
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
 ## PARALLEL scenarios at a time (default three per core; PARALLEL=1 is serial).
-scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
+scenario: $(if $(filter kwok node,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GATEWAY)),kong)
 	@scripts/catalog.sh $(REPORT_DIR) $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
 
-## test: unit and integration tests of every package, then the whole catalog.
-## It builds the kwok control plane first when it is missing (about 9 minutes
-## cold on 2 cores, cached in ~/.cache/chaoslab afterwards).
-test: lint k8s-tools unit catalog catalog-docker
+## test: lint, the tools (kwok control plane and kubelet: about 9 minutes cold on
+## 2 cores; real Kong: make kong), unit and integration tests, the fuzz targets'
+## corpora and a few seconds of each, the Kong differential suite, then the
+## catalog: embedded with kwok, the gateway family on real Kong, faults and
+## gateway on docker, the autoscaling family on real pods.
+test: lint k8s-tools kong unit fuzz-smoke conformance catalog catalog-kong catalog-docker catalog-node
 
 unit:
-	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v /scenarios/suite)
+	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v -e /scenarios/suite -e /conformance)
+
+# Each fuzz target for a few seconds (their seed corpora already ran in unit).
+fuzz-smoke:
+	@FUZZTIME=3s scripts/fuzz.sh
+
+## conformance: one request matrix against the emulation and real Kong with the
+## same kong.yml and upstreams; report in reports/conformance/index.html and
+## index.json. Without a real Kong build the differential test skips with
+## "real Kong not built: run make kong"; the emulation's self-check still runs.
+conformance:
+	$(GO) test -count=1 -timeout=15m -v ./conformance/
 
 # The catalog runs by itself (not beside the unit tests) so its ratios are
-# measured on a quiet machine; its report goes to reports/test.
+# measured on a machine doing nothing else; its report goes to reports/test.
 catalog:
 	$(MAKE) --no-print-directory scenario REPORT_DIR=reports/test CLUSTER=$(or $(CLUSTER),kwok)
 
-# The faults and gateway families again on containers; skipped with the
-# command to run when no docker daemon is reachable (.ci/run starts one).
+# The gateway family on real Kong (a host process built by make kong).
+catalog-kong:
+	$(MAKE) --no-print-directory scenario GATEWAY=kong SCENARIO=gateway CLUSTER=none REPORT_DIR=reports/test-kong
+
+# The faults and gateway families again on containers (real Kong from the
+# local image); skipped with the command to run when no docker daemon is
+# reachable (.ci/run starts one).
 catalog-docker:
-	$(MAKE) --no-print-directory scenario BACKEND=docker SCENARIO='faults || gateway' REPORT_DIR=reports/test-docker
+	$(MAKE) --no-print-directory scenario BACKEND=docker SCENARIO='faults || gateway' CLUSTER=none REPORT_DIR=reports/test-docker
+
+# The autoscaling family on real pods: a real kubelet and containerd in a
+# network namespace of the run (needs root; `make k8s-tools` installs the
+# Debian packages). Skipped with the reason when the node cannot run.
+catalog-node:
+	$(MAKE) --no-print-directory scenario CLUSTER=node SCENARIO=autoscaling REPORT_DIR=reports/test-node
 
 ## flake: the catalog N times (HOG=1: with a busy loop on one core); pass
 ## rates, slowest phases and failures in reports/flake/flake.md.
 N   ?= 10
 HOG ?= 0
-flake: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
+flake: $(if $(filter kwok node,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GATEWAY)),kong)
 	@N=$(N) HOG=$(HOG) OUT=reports/flake scripts/flake.sh $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
 
-## fuzz: every fuzz target for FUZZTIME (default 60s) each; `make test`
-## replays the seed corpora and runs each target for 3 s.
+## fuzz: every fuzz target for FUZZTIME (default 60s) each.
 FUZZTIME ?= 60s
 fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
@@ -68,11 +95,13 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: lab start time, injected-latency accuracy, recorder vs raw vegeta, gateway vs nginx.
+## bench: lab start time, injected-latency accuracy, recorder vs raw vegeta, gateway vs nginx,
+## real Kong vs the emulation vs nginx (skipped with a reason until make kong).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/
 	$(GO) test -run '^$$' -bench . -count 1 ./load/
 	$(GO) test -run '^$$' -bench BenchmarkGateway -benchtime 1x -timeout 10m ./fakes/kong/
+	$(GO) test -run '^$$' -bench BenchmarkRealKong -benchtime 1x -timeout 10m ./lab/internal/realkong/
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/chaoslab ./cmd/chaoslab
@@ -83,5 +112,11 @@ doctor: build
 k8s-tools:
 	@scripts/k8s-tools.sh >/dev/null
 
+## kong: build real Kong 3.9.1 from ../shared/vendor/kong-3.9.1 + Debian packages
+## (cached in ~/.cache/chaoslab/kong-3.9.1-<key>; image chaoslab/kong:3.9.1-local
+## too when a Docker daemon answers). Prints the install dir.
+kong:
+	@scripts/kong.sh
+
 clean:
-	rm -rf bin reports/latest reports/test reports/test-docker
+	rm -rf bin reports/latest reports/test reports/test-* reports/conformance reports/flake

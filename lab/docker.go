@@ -81,8 +81,11 @@ func newDocker(ctx context.Context, l *Lab) (Backend, error) {
 	if d.image, err = chaoslabImage(ctx, cli, l.Dir()); err != nil {
 		return fail(err)
 	}
-	if name := kongImageName(); imageExists(ctx, cli, name) {
-		d.kong = name
+	for _, name := range kongImageNames() {
+		if GatewayChoice() != "emulation" && imageExists(ctx, cli, name) {
+			d.kong = name
+			break
+		}
 	}
 	if mode == netBridge {
 		resp, err := cli.NetworkCreate(ctx, "chaoslab-"+d.run, network.CreateOptions{
@@ -131,11 +134,13 @@ func imageExists(ctx context.Context, cli *client.Client, ref string) bool {
 	return err == nil
 }
 
-func kongImageName() string {
+// kongImageNames are the real Kong images to use, in order: CHAOSLAB_KONG_IMAGE,
+// else kong:3.9, else the one `make kong` builds offline.
+func kongImageNames() []string {
 	if v := os.Getenv("CHAOSLAB_KONG_IMAGE"); v != "" {
-		return v
+		return []string{v}
 	}
-	return "kong:3.9"
+	return []string{"kong:3.9", "chaoslab/kong:3.9.1-local"}
 }
 
 func newRunID() string {

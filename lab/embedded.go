@@ -33,7 +33,12 @@ func newEmbedded(context.Context, *Lab) (Backend, error) { return &embedded{}, n
 
 func (e *embedded) Name() string { return DefaultBackend }
 
-func (e *embedded) Has(c Capability) bool { return c == CapGatewayEmulation }
+func (e *embedded) Has(c Capability) bool {
+	if hostKongSelected(e, GatewayOptions{}) { // GATEWAY=kong: real Kong as a host process
+		return c == CapRealKong
+	}
+	return c == CapGatewayEmulation
+}
 
 func (e *embedded) StartFake(ctx context.Context, cfg fakes.Config) (Service, error) {
 	name, args := cfg.Fake(), cfg.Args()

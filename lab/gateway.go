@@ -21,7 +21,7 @@ import (
 // driven through Kong's admin API — the same calls for both.
 type Gateway struct {
 	svc   Service
-	kind  string // "emulation" or the Kong image
+	kind  string // "emulation", the Kong image, or KindHostKong
 	admin string
 	lab   *Lab
 	hc    *http.Client
@@ -39,6 +39,16 @@ type GatewayOptions struct {
 	// DNS, when set, is a host:port DNS server the gateway resolves through
 	// (the lab's fake DNS).
 	DNS string
+	// Choice is "emulation" or "kong"; "" follows EnvGateway (make GATEWAY=).
+	Choice string
+}
+
+// choice is the gateway these options ask for.
+func (o GatewayOptions) choice() string {
+	if o.Choice != "" {
+		return o.Choice
+	}
+	return GatewayChoice()
 }
 
 // GatewayOption configures the gateway (functional options).
@@ -49,6 +59,11 @@ type GatewayOption func(*GatewayOptions)
 func WithHosts(hosts map[string]string) GatewayOption {
 	return func(o *GatewayOptions) { o.Hosts = hosts }
 }
+
+// WithGateway picks the gateway for this start, whatever EnvGateway says:
+// "emulation" or "kong" (real Kong: a host process on the embedded backend).
+// The differential suite starts both in one lab this way.
+func WithGateway(choice string) GatewayOption { return func(o *GatewayOptions) { o.Choice = choice } }
 
 // WithDNS makes the gateway resolve through a host:port DNS server (the
 // lab's fake DNS).
@@ -68,6 +83,9 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if c := o.choice(); c != "" && c != "kong" && c != "emulation" {
+		return nil, fmt.Errorf("gateway %q: want emulation or kong (GATEWAY=, %s)", c, EnvGateway)
+	}
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -82,6 +100,8 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	)
 	if gs, ok := l.backend.(GatewayStarter); ok {
 		svc, kind, err = gs.StartGateway(ctx, path, o)
+	} else if hostKongSelected(l.backend, o) {
+		svc, kind, err = startHostKong(ctx, l, path, o) // GATEWAY=kong (gateway_kong.go)
 	} else {
 		svc, err = l.backend.StartFake(ctx, gatewayConfig(path, o))
 	}
@@ -118,7 +138,8 @@ func (g *Gateway) ProxyURL() string { return g.svc.URL() }
 // AdminURL is Kong's admin API (:8001).
 func (g *Gateway) AdminURL() string { return g.admin }
 
-// Kind says which gateway ran: "emulation" or a Kong image.
+// Kind says which gateway ran: "emulation", a Kong image, or real Kong as a
+// host process with its version (KindHostKong).
 func (g *Gateway) Kind() string { return g.kind }
 
 // ErrorLog is the nginx-style error log so far.

@@ -22,8 +22,11 @@ type balancer struct {
 	targets []*targetState
 
 	activeOn, passiveOn bool
-	stopChecks          context.CancelFunc
-	checksDone          sync.WaitGroup
+	// log receives Kong's healthcheckers.lua line when the balancer as a
+	// whole turns UNHEALTHY or HEALTHY again (nil: not logged).
+	log        func(msg string)
+	stopChecks context.CancelFunc
+	checksDone sync.WaitGroup
 }
 
 type targetState struct {
@@ -43,8 +46,8 @@ type targetState struct {
 	changed chan struct{} // health flipped: active checker re-plans its interval
 }
 
-func newBalancer(up *config.Upstream, res *cachingResolver) *balancer {
-	b := &balancer{up: up, res: res}
+func newBalancer(up *config.Upstream, res *cachingResolver, log func(msg string)) *balancer {
+	b := &balancer{up: up, res: res, log: log}
 	for _, t := range up.Targets {
 		b.targets = append(b.targets, &targetState{t: t, healthy: true, changed: make(chan struct{}, 1)})
 	}
@@ -165,13 +168,14 @@ func containsInt(list []int, v int) bool {
 // report applies one observation with lua-resty-healthcheck's counting: a
 // success clears the failure counters and a failure clears the success
 // counter; reaching a threshold flips the state and clears all counters.
-// A threshold of 0 disables that kind of observation.
-func (b *balancer) report(ts *targetState, src healthSource, o healthOutcome) {
+// A threshold of 0 disables that kind of observation. A counted failure
+// returns the counter and its threshold (lua-resty-healthcheck logs them).
+func (b *balancer) report(ts *targetState, src healthSource, o healthOutcome) (count, limit int) {
 	if o == outcomeIgnored {
-		return
+		return 0, 0
 	}
 	if src == fromPassive && !b.passiveOn {
-		return
+		return 0, 0
 	}
 	hc := b.up.Healthchecks
 	var successes, httpF, tcpF, tmo int
@@ -185,7 +189,13 @@ func (b *balancer) report(ts *targetState, src healthSource, o healthOutcome) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	flip := func(healthy bool) {
+		before := b.anyHealthyLocked()
 		ts.healthy = healthy
+		if after := b.anyHealthyLocked(); after != before && b.log != nil {
+			state := map[bool]string{true: "HEALTHY", false: "UNHEALTHY"}[after]
+			b.log("[lua] healthcheckers.lua:97: callback(): [healthchecks] balancer " + b.up.ID + ":" + b.up.Name +
+				" reported health status changed to " + state + ", context: ngx.timer")
+		}
 		ts.successes, ts.httpFailures, ts.tcpFailures, ts.timeouts = 0, 0, 0, 0
 		select {
 		case ts.changed <- struct{}{}:
@@ -195,7 +205,7 @@ func (b *balancer) report(ts *targetState, src healthSource, o healthOutcome) {
 	switch o {
 	case outcomeSuccess:
 		if successes == 0 {
-			return
+			return 0, 0
 		}
 		ts.httpFailures, ts.tcpFailures, ts.timeouts = 0, 0, 0
 		ts.successes++
@@ -203,25 +213,37 @@ func (b *balancer) report(ts *targetState, src healthSource, o healthOutcome) {
 			flip(true)
 		}
 	default:
-		var count *int
-		var limit int
+		var counter *int
 		switch o {
 		case outcomeHTTPFailure:
-			count, limit = &ts.httpFailures, httpF
+			counter, limit = &ts.httpFailures, httpF
 		case outcomeTCPFailure:
-			count, limit = &ts.tcpFailures, tcpF
+			counter, limit = &ts.tcpFailures, tcpF
 		default:
-			count, limit = &ts.timeouts, tmo
+			counter, limit = &ts.timeouts, tmo
 		}
 		if limit == 0 {
-			return
+			return 0, 0
 		}
 		ts.successes = 0
-		*count++
-		if ts.healthy && *count >= limit {
+		*counter++
+		count = *counter
+		if ts.healthy && *counter >= limit {
 			flip(false)
 		}
+		return count, limit
 	}
+	return 0, 0
+}
+
+// anyHealthyLocked: some target can take traffic (b.mu held).
+func (b *balancer) anyHealthyLocked() bool {
+	for _, t := range b.targets {
+		if t.healthy {
+			return true
+		}
+	}
+	return false
 }
 
 // targetHealth is one target's state for the Admin API.

@@ -56,7 +56,7 @@ func (g *Gateway) compile(cfg *config.Config) *liveConfig {
 		jwt:       map[string]*config.JWTSecret{},
 	}
 	for _, u := range cfg.Upstreams {
-		rt.upstreams[u.Name] = newBalancer(u, g.resolver)
+		rt.upstreams[u.Name] = newBalancer(u, g.resolver, func(msg string) { g.errLog.log("warn", nil, msg) })
 	}
 	cas := map[string]*x509.Certificate{}
 	for _, c := range cfg.CACertificates {

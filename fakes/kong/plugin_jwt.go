@@ -178,6 +178,9 @@ func (p *jwtAuth) authenticate(c *reqCtx) *jwtFailure {
 		}
 	}
 	setConsumer(c, secret.Consumer, secret.ID)
+	// jwt identifies the credential upstream by its key (the iss), not its
+	// id as key-auth does.
+	setExact(c.upstreamHeader(), "X-Credential-Identifier", secret.Key)
 	return nil
 }
 

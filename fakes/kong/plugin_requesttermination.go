@@ -1,9 +1,6 @@
 package kong
 
 import (
-	"fmt"
-	"net/http"
-
 	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
 )
 
@@ -17,13 +14,9 @@ type requestTermination struct {
 	c *config.RequestTerminationConfig
 }
 
-// pdkMessages are kong.response.error's default messages.
-var pdkMessages = map[int]string{
-	400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-	408: "Request timeout", 409: "Conflict", 413: "Payload too large", 429: "Too many requests",
-	500: "An unexpected error occurred", 502: "An invalid response was received from the upstream server",
-	503: "The upstream server is currently unavailable", 504: "The upstream server is timing out",
-}
+// terminationMessages are request-termination's DEFAULT_RESPONSE.
+var terminationMessages = map[int]string{401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
+	500: "An unexpected error occurred", 502: "Bad Gateway", 503: "Service unavailable"}
 
 func (p *requestTermination) access(c *reqCtx) bool {
 	if p.c.Body != "" {
@@ -34,13 +27,16 @@ func (p *requestTermination) access(c *reqCtx) bool {
 		c.kongAnswer(p.c.StatusCode, ct, []byte(p.c.Body), nil)
 		return true
 	}
+	// kong.response.exit(status, { message = ... }): compact cjson, not
+	// negotiated, no request id; without a message nginx's own page.
 	msg := p.c.Message
 	if msg == "" {
-		msg = pdkMessages[p.c.StatusCode]
-		if msg == "" {
-			msg = fmt.Sprintf("The upstream server responded with %d", p.c.StatusCode)
-		}
+		msg = terminationMessages[p.c.StatusCode]
 	}
-	c.kongError(p.c.StatusCode, msg, http.Header{})
+	if msg == "" {
+		c.nginxPage(p.c.StatusCode, nil)
+		return true
+	}
+	c.kongExit(p.c.StatusCode, `{"message":`+cjsonString(msg)+`}`, nil)
 	return true
 }

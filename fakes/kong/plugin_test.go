@@ -257,7 +257,7 @@ func TestRequestTermination(t *testing.T) {
     status_code: 200
     message: isolated`, "  []"))
 	res := get(t, g.ProxyURL()+"/api")
-	want := "{\n  \"message\":\"isolated\",\n  \"request_id\":\"" + res.header.Get("X-Kong-Request-Id") + "\"\n}"
+	want := `{"message":"isolated"}` // kong.response.exit with a table: compact, no request id (real Kong 3.9.1)
 	if res.status != 200 || res.body != want || hits.Load() != 0 || res.header.Get("X-Kong-Response-Latency") == "" {
 		t.Errorf("got %d %q (upstream hit %d times)", res.status, res.body, hits.Load())
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -97,7 +98,13 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	c.route, c.matched = m.route, m.matched
 	if !m.acceptsHTTP {
-		// The proxy listens in plain HTTP; an https-only route says so.
+		// The proxy listens in plain HTTP; an https-only route redirects
+		// (Kong: "https://" .. $host .. $request_uri) or says so.
+		switch code := m.route.HTTPSRedirectStatusCode; code {
+		case 301, 302, 307, 308:
+			c.nginxRedirect(code, "https://"+hostOnly(r.Host)+r.RequestURI)
+			return
+		}
 		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}})
 		return
 	}
@@ -199,7 +206,11 @@ func (c *reqCtx) proxy() {
 		var err error
 		// Kong resolves the service host once, before the first try.
 		if addrs, err = c.g.resolver.lookup(ctx, s.svc.Host); err != nil {
-			c.g.errLog.log("error", c.info(""), "[lua] init.lua:371: execute(): DNS resolution failed: "+dnsErrorText(err)+". Tried: [\""+s.svc.Host+":1 - cache-miss/querying/"+dnsErrorText(err)+"\"]")
+			// Kong's resolver tries the short name, then SRV (33), A (1) and
+			// CNAME (5) records, and logs each try.
+			e, h := dnsErrorText(err), s.svc.Host
+			c.g.errLog.log("error", c.info(""), "[lua] init.lua:381: execute(): DNS resolution failed: "+e+`. Tried: ["(short)`+h+`:(na) - cache-miss","`+
+				h+`:33 - cache-miss/querying/`+e+`","`+h+`:1 - cache-miss/querying/`+e+`","`+h+`:5 - cache-miss/querying/`+e+`"]`)
 			c.kongError(http.StatusServiceUnavailable, "name resolution failed", nil)
 			return
 		}
@@ -207,14 +218,24 @@ func (c *reqCtx) proxy() {
 	for try := 0; try < s.tries; try++ {
 		if s.balancer != nil {
 			ts, addr, ok := s.balancer.pick(ctx)
+			if !ok && try == 0 {
+				c.kongError(http.StatusServiceUnavailable, "failure to get a peer from the ring-balancer", nil)
+				return
+			}
 			if !ok {
-				if try == 0 {
-					c.kongError(http.StatusServiceUnavailable, "failure to get a peer from the ring-balancer", nil)
-					return
-				}
-				break
+				// A health change reaches the balancer through an event after
+				// the try that caused it: real Kong retries the same peer.
+				ts, addr = passive, peer
 			}
 			passive, peer = ts, addr
+			if !c.route.PreserveHost && s.balancer.up.HostHeader == "" {
+				// Kong's set_host_header: the picked target's hostname,
+				// with its port unless the scheme's default.
+				req.host = ts.t.Host
+				if (s.scheme == "http" && ts.t.Port != 80) || (s.scheme == "https" && ts.t.Port != 443) {
+					req.host = net.JoinHostPort(ts.t.Host, strconv.Itoa(ts.t.Port))
+				}
+			}
 		} else if s.staticPeers != nil {
 			peer = s.staticPeers[try%len(s.staticPeers)]
 		} else {
@@ -245,11 +266,20 @@ func (c *reqCtx) proxy() {
 		if passive != nil && retry {
 			// Kong's balancer reports a failed try as a tcp failure or a
 			// timeout when it moves on to the next one...
-			o := outcomeTCPFailure
+			o, kind := outcomeTCPFailure, "TCP"
 			if last.timeout {
-				o = outcomeTimeout
+				o, kind = outcomeTimeout, "TIMEOUT"
 			}
-			s.balancer.report(passive, fromPassive, o)
+			if n, limit := s.balancer.report(passive, fromPassive, o); limit > 0 {
+				// lua-resty-healthcheck's warning, in the phase's context.
+				ctxText := ""
+				if i := strings.Index(last.line, " while "); i >= 0 {
+					ctxText = last.line[i:]
+				}
+				c.g.errLog.log("warn", c.info(s.scheme+"://"+peer+req.uri), fmt.Sprintf(
+					"[lua] healthcheck.lua:1375: log(): [healthcheck] (%s:%s) unhealthy %s increment (%d/%d) for '%s(%s)'%s",
+					s.balancer.up.ID, s.balancer.up.Name, kind, n, limit, passive.t.Host, peer, ctxText))
+			}
 		}
 		if !retry {
 			break

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,4 +57,33 @@ func (c *reqCtx) errorPage(status int) {
 	c.w.WriteHeader(status)
 	n, _ := io.WriteString(c.w, body)
 	c.bytesSent = int64(n)
+}
+
+// nginxRedirect is kong.response.exit(code) with a Location header: no
+// body of Kong's own, so nginx writes its special-response page.
+func (c *reqCtx) nginxRedirect(code int, location string) {
+	c.nginxPage(code, http.Header{"Location": {location}})
+}
+
+// nginxPage is nginx's special-response page (server_tokens off: no
+// "<hr><center>" tail), as Kong 3.9.1 sends it for an exit without a body
+// that no error_page catches. 301 and 302 go out without a charset.
+func (c *reqCtx) nginxPage(code int, extra http.Header) {
+	title := strconv.Itoa(code) + " " + http.StatusText(code) // nginx's page says "302 Found"
+	body := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+		"</h1></center>\r\n</body>\r\n</html>\r\n"
+	mime := "text/html; charset=UTF-8"
+	if code == 301 || code == 302 {
+		mime = "text/html"
+	}
+	c.kongAnswer(code, mime, []byte(body), extra)
+}
+
+// hostOnly is nginx's $host from a Host header: lower case, no port.
+func hostOnly(hostport string) string {
+	h := hostport
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	return strings.ToLower(h)
 }

@@ -85,7 +85,8 @@ services:
 		if res.status != 200 {
 			t.Fatalf("try %d: status %d %q", i, res.status, res.body)
 		}
-		if e := decodeEcho(t, res.body); e.Body != "hello" || e.Host != "pool" {
+		// Host is the picked target's (real Kong 3.9.1), not the upstream name.
+		if e := decodeEcho(t, res.body); e.Body != "hello" || e.Host != upAddr {
 			t.Fatalf("upstream got body %q host %q", e.Body, e.Host)
 		}
 	}

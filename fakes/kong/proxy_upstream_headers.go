@@ -13,6 +13,7 @@ import (
 var overridden = map[string]bool{
 	"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "X-Forwarded-Port": true,
 	"X-Forwarded-Path": true, "X-Forwarded-Prefix": true, "X-Real-Ip": true, "X-Kong-Request-Id": true,
+	"Via":    true, // written with Kong's own appended
 	"Expect": true, // the body is already buffered: no 100-continue round trip
 }
 
@@ -47,6 +48,12 @@ outer:
 			writeHeaderLine(w, k, v)
 		}
 	}
+	// Kong 3.x adds itself to Via upstream too (after a client's Via).
+	if prior := r.Header["Via"]; len(prior) > 0 {
+		writeHeaderLine(w, "Via", strings.Join(prior, ", ")+", "+viaHeader)
+	} else {
+		writeHeaderLine(w, "Via", viaHeader)
+	}
 	ip := clientIP(r)
 	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
 		writeHeaderLine(w, "X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
@@ -55,15 +62,15 @@ outer:
 	}
 	writeHeaderLine(w, "X-Real-IP", ip)
 	// No trusted_ips by default: Kong replaces these with its own view.
+	// X-Forwarded-Port is nginx's $server_port (the listener's), never the
+	// Host header's port.
 	host, port := r.Host, ""
-	if hh, pp, err := net.SplitHostPort(r.Host); err == nil {
-		host, port = hh, pp
+	if hh, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = hh
 	}
-	if port == "" {
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			if _, pp, err := net.SplitHostPort(la.String()); err == nil {
-				port = pp
-			}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, pp, err := net.SplitHostPort(la.String()); err == nil {
+			port = pp
 		}
 	}
 	writeHeaderLine(w, "X-Forwarded-Proto", "http")

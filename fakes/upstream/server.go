@@ -311,6 +311,7 @@ type reply struct {
 	Method     string            `json:"method"`
 	Host       string            `json:"host"`
 	Path       string            `json:"path"`
+	Query      string            `json:"query,omitempty"` // raw, as received
 	Headers    map[string]string `json:"headers"`
 	TLS        bool              `json:"tls"`
 	ClientCert string            `json:"client_cert,omitempty"` // absent | failed | success
@@ -319,7 +320,7 @@ type reply struct {
 }
 
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, b Behaviour) {
-	rep := reply{Upstream: s.name, Method: r.Method, Host: r.Host, Path: r.URL.Path,
+	rep := reply{Upstream: s.name, Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery,
 		Headers: map[string]string{}, TLS: r.TLS != nil}
 	for k, v := range r.Header {
 		rep.Headers[k] = strings.Join(v, ", ")

@@ -72,7 +72,10 @@ type Route struct {
 	PreserveHost  bool
 	RegexPriority int
 	PathHandling  string
-	Tags          []string
+	// HTTPSRedirectStatusCode answers plain-HTTP requests to an https-only
+	// route: 426, or a redirect (301, 302, 307, 308) to https://host/uri.
+	HTTPSRedirectStatusCode int
+	Tags                    []string
 
 	regexes []*regexp.Regexp // per path; nil for prefix paths
 }

@@ -151,7 +151,14 @@ services:
 	if string(fields) != `{"services":[{"read_timeout":"expected an integer","routes":[{"paths":["should start with: / (fixed path) or ~/ (regex path)"]}]}]}` {
 		t.Errorf("fields %s", fields)
 	}
-	flat := body["flattened_errors"].([]any)
+	if _, ok := body["flattened_errors"]; ok {
+		t.Errorf("flattened_errors without ?flatten_errors: %v", body)
+	}
+	var flatBody map[string]any
+	if err := json.Unmarshal(ce.KongBody(true), &flatBody); err != nil {
+		t.Fatal(err)
+	}
+	flat := flatBody["flattened_errors"].([]any)
 	if len(flat) != 2 {
 		t.Fatalf("flattened_errors %v", flat)
 	}

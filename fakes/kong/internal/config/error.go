@@ -177,8 +177,8 @@ func (e *Error) topLevelOnly() *Error {
 
 // KongBody is the Admin API's 400 answer to POST /config. With flatten
 // (Kong's ?flatten_errors=1) the entity errors move into flattened_errors
-// and out of fields, exactly as Kong does; without it the emulation still
-// adds flattened_errors next to Kong's nested fields so both are at hand.
+// and out of fields, exactly as Kong does; without it there is no
+// flattened_errors (real Kong 3.9.1).
 func (e *Error) KongBody(flatten bool) []byte {
 	fieldsErr := e
 	if flatten {
@@ -186,11 +186,13 @@ func (e *Error) KongBody(flatten bool) []byte {
 	}
 	fields := fieldsErr.Fields()
 	body := map[string]any{
-		"code":             14,
-		"name":             "invalid declarative configuration",
-		"message":          "declarative config is invalid: " + luaPretty(fields),
-		"fields":           fields,
-		"flattened_errors": e.Flattened(),
+		"code":    14,
+		"name":    "invalid declarative configuration",
+		"message": "declarative config is invalid: " + luaPretty(fields),
+		"fields":  fields,
+	}
+	if flatten {
+		body["flattened_errors"] = e.Flattened()
 	}
 	return KongJSON(body)
 }

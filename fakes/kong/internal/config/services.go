@@ -194,7 +194,7 @@ func (p *parser) route(n *yaml.Node, path []any, svc *Service) {
 	r.PreserveHost = o.boolean("preserve_host", false)
 	r.RegexPriority = o.integer("regex_priority", 0, math.MinInt32, math.MaxInt32)
 	r.PathHandling = o.strOneOf("path_handling", "v0", "v0", "v1")
-	o.integer("https_redirect_status_code", 426, 0, 999)
+	r.HTTPSRedirectStatusCode = o.integer("https_redirect_status_code", 426, 0, 999)
 	o.boolean("request_buffering", true)
 	o.boolean("response_buffering", true)
 	o.skip("created_at", "updated_at", "snis", "sources", "destinations")
