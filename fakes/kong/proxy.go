@@ -178,9 +178,9 @@ func (c *reqCtx) proxy() {
 	if h, _, err := net.SplitHostPort(req.host); err == nil {
 		sni = h
 	}
-	if net.ParseIP(strings.Trim(sni, "[]")) != nil {
-		sni = "" // nginx sends no SNI for an IP
-	}
+	// For an IP the dialer sends no SNI (as nginx) but still checks the
+	// certificate against it (proxy_ssl_name), see verifyName.
+	sni = strings.Trim(sni, "[]")
 	req.writeHeaders = c.writeUpstreamHeaders
 	stop := context.AfterFunc(ctx, c.cur.cancel)
 	defer stop()
