@@ -198,6 +198,13 @@ func (c *reqCtx) proxy() {
 		// Kong resolves the service host once, before the first try.
 		if addrs, err = c.g.resolver.lookup(ctx, s.svc.Host); err != nil {
 			c.g.errLog.log("error", c.info(""), "[lua] init.lua:371: execute(): DNS resolution failed: "+dnsErrorText(err)+". Tried: [\""+s.svc.Host+":1 - cache-miss/querying/"+dnsErrorText(err)+"\"]")
+			// Kong (balancer.execute) answers 503 only for a name error
+			// or an empty answer; any other resolver failure (no server
+			// reachable, timeout) is a 500 carrying the error.
+			if t := dnsErrorText(err); t != "dns server error: 3 name error" && t != "dns client error: 101 empty record received" {
+				c.kongError(http.StatusInternalServerError, "failed the initial dns/balancer resolve for '"+s.svc.Host+"' with: "+t, nil)
+				return
+			}
 			c.kongError(http.StatusServiceUnavailable, "name resolution failed", nil)
 			return
 		}

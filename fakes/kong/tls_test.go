@@ -150,3 +150,24 @@ func TestTLSVerifyByIPMatchesDNSNamesOnly(t *testing.T) {
 		t.Errorf("by name: %d %q, want 200", res.status, res.body)
 	}
 }
+
+// Kong answers 503 "name resolution failed" only for a name error or an
+// empty answer; a resolver it cannot reach makes balancer.execute fail with
+// 500 (real Kong 3.9.1 with nothing listening on its dns_resolver).
+func TestUnreachableResolverIs500(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := pc.LocalAddr().String()
+	pc.Close()
+	r, err := NewDNSResolver(closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, serviceConfig("http://api.internal:1", ""), func(o *Options) { o.Resolver = r })
+	res := get(t, g.ProxyURL()+"/api")
+	if res.status != 500 || !strings.Contains(res.body, "failed the initial dns/balancer resolve for 'api.internal' with: dns server error") {
+		t.Fatalf("got %d %q, want 500 naming the resolver failure", res.status, res.body)
+	}
+}
