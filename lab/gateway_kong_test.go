@@ -1,0 +1,68 @@
+package lab
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/chaoslab/chaoslab/fakes/upstream"
+)
+
+// GATEWAY=kong on the embedded backend: the same Gateway handle on real
+// Kong, its kind in the record, nothing left after Close.
+func TestGatewayKongHostProcess(t *testing.T) {
+	t.Setenv(EnvGateway, "kong")
+	ctx := context.Background()
+	l, err := New(ctx, WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.Backend().Has(CapRealKong) || l.Backend().Has(CapGatewayEmulation) {
+		t.Errorf("embedded with GATEWAY=kong must offer real-kong, not the emulation")
+	}
+	up, err := l.Upstream(ctx, "orders", upstream.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := l.Gateway(ctx, "_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://orders.lab:"+
+		strings.Split(up.Addr(), ":")[1]+"\n  routes:\n  - paths: [/orders]\n", GatewayOptions{Hosts: map[string]string{"orders.lab": "127.0.0.1"}})
+	if IsRealKongNotBuilt(err) {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Kind() != "kong 3.9.1 (host process)" {
+		t.Errorf("kind %q", g.Kind())
+	}
+	resp, err := http.Get(g.ProxyURL() + "/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Via") != "1.1 kong/3.9.1" {
+		t.Errorf("through real Kong: %d Via %q", resp.StatusCode, resp.Header.Get("Via"))
+	}
+	if err := g.Reload(ctx, "_format_version: \"3.0\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(g.ProxyURL() + "/orders")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("after reloading an empty config: %d, want 404", resp.StatusCode)
+		}
+	}
+	pid := g.svc.(*hostKong).k.Pid()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(-pid, 0) == nil {
+		t.Errorf("Kong's process group %d outlived the lab", pid)
+	}
+}
