@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 )
@@ -51,13 +52,20 @@ func TestGatewayKongHostProcess(t *testing.T) {
 	if err := g.Reload(ctx, "_format_version: \"3.0\"\n"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = http.Get(g.ProxyURL() + "/orders")
-	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode != 404 {
-			t.Errorf("after reloading an empty config: %d, want 404", resp.StatusCode)
+	// POST /config answers 201 before the worker has rebuilt its router
+	// (an event handled asynchronously): the old routes may answer for a
+	// moment. Bounded wait for the new config to take effect.
+	reloaded := time.Now()
+	for code := 0; code != 404; {
+		if time.Since(reloaded) > 5*time.Second {
+			t.Fatalf("5 s after reloading an empty config /orders still answers %d, want 404", code)
+		}
+		if resp, err := http.Get(g.ProxyURL() + "/orders"); err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
 		}
 	}
+	t.Logf("new config effective %v after POST /config returned", time.Since(reloaded))
 	pid := g.svc.(*hostKong).k.Pid()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
