@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/chaoslab/chaoslab/lab/internal/realkong"
 )
 
 // KindEmulationNoKong is the gateway kind the docker backend reports when it
@@ -144,8 +146,10 @@ func (d *docker) kongSpec(configPath string, o GatewayOptions, proxy, admin int)
 		"KONG_DECLARATIVE_CONFIG": kongConfigInContainer,
 		"KONG_PROXY_LISTEN":       host + ":" + strconv.Itoa(proxy),
 		"KONG_ADMIN_LISTEN":       host + ":" + strconv.Itoa(admin),
-		"KONG_PROXY_ACCESS_LOG":   "/dev/stdout",
-		"KONG_PROXY_ERROR_LOG":    "/dev/stderr",
+		// Kong's kong_log_format plus $upstream_status, as on the host process.
+		"KONG_PROXY_ACCESS_LOG":      "/dev/stdout chaoslab",
+		"KONG_NGINX_HTTP_LOG_FORMAT": realkong.AccessLogFormat,
+		"KONG_PROXY_ERROR_LOG":       "/dev/stderr",
 		// One worker: health-check and retry behaviour is the same as the
 		// emulation's, and a 2-core machine has no core to spare.
 		"KONG_NGINX_WORKER_PROCESSES": "1",

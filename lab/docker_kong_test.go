@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/chaoslab/chaoslab/lab/internal/realkong"
 )
 
 // The real-Kong container request, checked without a daemon: DB-less with
@@ -20,7 +22,8 @@ func TestKongContainerRequestHostMode(t *testing.T) {
 		"KONG_DECLARATIVE_CONFIG":     "/kong/kong.yml",
 		"KONG_PROXY_LISTEN":           "127.0.0.1:41000",
 		"KONG_ADMIN_LISTEN":           "127.0.0.1:41001",
-		"KONG_PROXY_ACCESS_LOG":       "/dev/stdout",
+		"KONG_PROXY_ACCESS_LOG":       "/dev/stdout chaoslab",
+		"KONG_NGINX_HTTP_LOG_FORMAT":  realkong.AccessLogFormat,
 		"KONG_PROXY_ERROR_LOG":        "/dev/stderr",
 		"KONG_DNS_RESOLVER":           "127.0.0.1:5353",
 		"KONG_NGINX_WORKER_PROCESSES": "1",

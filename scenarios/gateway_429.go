@@ -13,7 +13,7 @@ func init() {
 	Register(Scenario{
 		ID:      "gateway/429-rate-limit",
 		Title:   "A rate limit below the real traffic: 429s",
-		Symptom: "limit 20/s under 50/s of load: accepted 20/s ± 10% per second, the rest 429 'API rate limit exceeded' with Retry-After and X-RateLimit-* headers",
+		Symptom: "limit 20/s under 50/s of load: accepted 20/s ± 10% on average (± 25% in any one second), the rest 429 'API rate limit exceeded' with Retry-After and X-RateLimit-* headers",
 		Story: `A partner integration goes live and sends 50 requests per second to an API whose consumer limit was set to ` +
 			`20/s in a test environment and never revisited. Most of their requests fail with 429; the API itself is idle.`,
 		Lesson: `Kong's rate-limiting plugin answers 429 "API rate limit exceeded" once the window's counter is spent, with ` +
@@ -79,9 +79,17 @@ func (x *gwRateLimit) Run(s *S) {
 		if len(per) < 2 {
 			s.Failf("too few whole seconds in the attack to judge a per-second limit: %v", per)
 		}
+		// Kong counts in windows of its own clock (ngx.time()), which the
+		// client's whole seconds straddle: a client second can hold a few
+		// requests of the neighbouring window (real Kong: 23 in one second).
+		// The mean over whole seconds is the limit within 10%; each second
+		// within 25%.
+		var sum float64
 		for i, n := range per {
-			s.Expect(n, fmt.Sprintf("accepted in whole second %d", i+1)).To(BeAround(rlLimit, rlLimit/10, "req/s"))
+			sum += n
+			s.Expect(n, fmt.Sprintf("accepted in whole second %d", i+1)).To(BeAround(rlLimit, rlLimit/4, "req/s"))
 		}
+		s.Expect(sum/float64(len(per)), "accepted per whole second, mean").To(BeAround(rlLimit, rlLimit/10, "req/s"))
 		s.Expect(rs, "the rest is refused with 429").To(HaveStatusShare(429, ">=", 0.5))
 		limited := rs.Filter(func(r load.Result) bool { return r.Code == 429 })
 		s.Expect(limited, "Kong's 429 body").To(HaveBodyShare("API rate limit exceeded", ">=", 0.99))

@@ -2,8 +2,10 @@ package scenarios
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/chaoslab/chaoslab/assertions"
+	"github.com/chaoslab/chaoslab/fakes/dns"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 	"github.com/chaoslab/chaoslab/lab"
 )
@@ -35,8 +37,18 @@ func (x *gwNoDNS) config(host string) string {
 func (x *gwNoDNS) Setup(s *S) {
 	x.up = s.startUpstream("orders", upstream.Config{})
 	ip, _ := hostPort(x.up.Addr())
-	// The gateway resolves from a static table: no query leaves the machine.
-	x.gw = s.startGateway(x.config(goodHost), lab.WithHosts(map[string]string{goodHost: ip}))
+	// An authoritative fake DNS on 127.0.0.1 that knows goodHost and answers
+	// NXDOMAIN for the rest (no query leaves the machine). Real Kong answers
+	// 503 "name resolution failed" only for a name error or an empty answer;
+	// a resolver it cannot reach gives a 500 "An unexpected error occurred"
+	// (balancer.execute), so a static hosts table alone does not reproduce
+	// this incident.
+	d, err := s.Lab.Fake(s.Ctx, dns.Config{Records: map[string][]string{goodHost: {ip}}})
+	s.Must(err, "starting the fake DNS")
+	addr := strings.TrimPrefix(d.URL(), "dns://")
+	x.gw = s.startGateway(x.config(goodHost), lab.WithDNS(addr))
+	h, p, _ := strings.Cut(addr, ":")
+	s.Command("Ask Kong's resolver for the new name", "dig @"+h+" -p "+p+" "+badHost)
 	s.Command("What the service points at", "curl -s "+x.gw.AdminURL()+"/services")
 }
 

@@ -40,7 +40,7 @@ func (s *S) startUpstream(name string, cfg upstream.Config) *lab.Upstream {
 func (s *S) startGateway(kongYAML string, opts ...lab.GatewayOption) *lab.Gateway {
 	g, err := s.Lab.Gateway(s.Ctx, kongYAML, opts...)
 	if lab.IsRealKongNotBuilt(err) {
-		s.Skip(err.Error()) // "real Kong not built: run make kong"
+		s.Skip(lab.ErrRealKongNotBuilt.Error()) // "real Kong not built: run make kong"
 	}
 	s.Must(err, "starting the gateway")
 	s.rec.Gateway = g.Kind()

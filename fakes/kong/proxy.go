@@ -187,9 +187,9 @@ func (c *reqCtx) proxy() {
 	if h, _, err := net.SplitHostPort(req.host); err == nil {
 		sni = h
 	}
-	if net.ParseIP(strings.Trim(sni, "[]")) != nil {
-		sni = "" // nginx sends no SNI for an IP
-	}
+	// For an IP the dialer sends no SNI (as nginx) but still checks the
+	// certificate against it (proxy_ssl_name), see verifyName.
+	sni = strings.Trim(sni, "[]")
 	req.writeHeaders = c.writeUpstreamHeaders
 	stop := context.AfterFunc(ctx, c.cur.cancel)
 	defer stop()
@@ -211,6 +211,13 @@ func (c *reqCtx) proxy() {
 			e, h := dnsErrorText(err), s.svc.Host
 			c.g.errLog.log("error", c.info(""), "[lua] init.lua:381: execute(): DNS resolution failed: "+e+`. Tried: ["(short)`+h+`:(na) - cache-miss","`+
 				h+`:33 - cache-miss/querying/`+e+`","`+h+`:1 - cache-miss/querying/`+e+`","`+h+`:5 - cache-miss/querying/`+e+`"]`)
+			// Kong (balancer.execute) answers 503 only for a name error
+			// or an empty answer; any other resolver failure (no server
+			// reachable, timeout) is a 500 carrying the error.
+			if t := dnsErrorText(err); t != "dns server error: 3 name error" && t != "dns client error: 101 empty record received" {
+				c.kongError(http.StatusInternalServerError, "failed the initial dns/balancer resolve for '"+s.svc.Host+"' with: "+t, nil)
+				return
+			}
 			c.kongError(http.StatusServiceUnavailable, "name resolution failed", nil)
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,55 @@ func TestNonLoopbackRefused(t *testing.T) {
 	res := get(t, g.ProxyURL()+"/api")
 	if res.status != 502 || !strings.Contains(lastErrorLine(g), "only connects to loopback") {
 		t.Fatalf("got %d, log %q", res.status, lastErrorLine(g))
+	}
+}
+
+// nginx checks DNS names only (X509_check_host): real Kong 3.9.1 with
+// tls_verify rejects an upstream reached by IP even when its certificate
+// carries that IP SAN.
+func TestTLSVerifyByIPMatchesDNSNamesOnly(t *testing.T) {
+	const caID = "8f0f5e8e-4b0f-4b0e-9f4e-1c2d3e4f5a6c"
+	ca := newTestCA(t, "lab CA")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := tlsUpstream(t, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	_, port := hostPort(t, up.URL)
+	g := startGateway(t, tlsConfig("https://127.0.0.1:"+port, caID, ca.pem, "tls_verify: true\nca_certificates: ["+caID+"]"))
+	if res := get(t, g.ProxyURL()+"/s"); res.status != 502 || !strings.Contains(lastErrorLine(g), `upstream SSL certificate does not match "127.0.0.1"`) {
+		t.Errorf("by IP: %d, log %q; want 502 and the name mismatch", res.status, lastErrorLine(g))
+	}
+	g = startGateway(t, tlsConfig("https://localhost:"+port, caID, ca.pem, "tls_verify: true\nca_certificates: ["+caID+"]"))
+	if res := get(t, g.ProxyURL()+"/s"); res.status != 200 {
+		t.Errorf("by name: %d %q, want 200", res.status, res.body)
+	}
+}
+
+// Kong answers 503 "name resolution failed" only for a name error or an
+// empty answer; a resolver it cannot reach makes balancer.execute fail with
+// 500 (real Kong 3.9.1 with nothing listening on its dns_resolver).
+func TestUnreachableResolverIs500(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := pc.LocalAddr().String()
+	pc.Close()
+	r, err := newDNSResolver(closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, serviceConfig("http://api.internal:1", ""), func(o *Options) { o.resolver = r })
+	res := get(t, g.ProxyURL()+"/api")
+	if res.status != 500 || !strings.Contains(res.body, "failed the initial dns/balancer resolve for 'api.internal' with: dns server error") {
+		t.Fatalf("got %d %q, want 500 naming the resolver failure", res.status, res.body)
 	}
 }

@@ -152,7 +152,7 @@ func (d *upstreamDialer) verifyPeer(cs tls.ConnectionState, name string) error {
 		}
 	}
 	if name != "" {
-		if err := certs[0].VerifyHostname(name); err != nil {
+		if err := verifyName(certs[0], name); err != nil {
 			return &verifyError{fmt.Sprintf("upstream SSL certificate does not match \"%s\"", name)}
 		}
 	}
@@ -249,4 +249,23 @@ func (c *deadlineConn) Write(b []byte) (int, error) {
 		return n, &sendError{err: err}
 	}
 	return n, nil
+}
+
+// verifyName checks the name nginx checks (ngx_ssl_check_host, i.e.
+// X509_check_host): DNS names only. An upstream reached by IP matches only a
+// DNS SAN spelled like that IP, never an IP SAN, so real Kong with
+// tls_verify rejects it ("does not match \"127.0.0.1\"").
+func verifyName(cert *x509.Certificate, name string) error {
+	if net.ParseIP(name) == nil {
+		return cert.VerifyHostname(name)
+	}
+	for _, n := range cert.DNSNames {
+		if n == name {
+			return nil
+		}
+	}
+	if len(cert.DNSNames) == 0 && cert.Subject.CommonName == name {
+		return nil
+	}
+	return fmt.Errorf("%s is not among the certificate's DNS names", name)
 }

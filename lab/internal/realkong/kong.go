@@ -203,7 +203,7 @@ func hostsFile(hosts map[string]string) string {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString("127.0.0.1 localhost\n::1 localhost\n")
+	b.WriteString("127.0.0.1 localhost\n") // IPv4 only: the lab listens on 127.0.0.1
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s %s\n", hosts[n], n)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/chaoslab/chaoslab/fakes/kong"
@@ -45,7 +46,9 @@ func main() {
 	_ = g.Close()
 }
 
-func logTo(path string) io.Writer {
+func logTo(value string) io.Writer {
+	// Kong's proxy_access_log is "path [format]": the path is the first field.
+	path, _, _ := strings.Cut(value, " ")
 	switch path {
 	case "/dev/stdout":
 		return os.Stdout
