@@ -56,7 +56,7 @@ lint:
 
 ## bench: lab start time, injected-latency accuracy, recorder vs raw vegeta, gateway vs nginx.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/ ./lab/docker/
 	$(GO) test -run '^$$' -bench . -count 1 ./load/
 	$(GO) test -run '^$$' -bench BenchmarkGateway -benchtime 1x -timeout 10m ./fakes/kong/
 

@@ -83,7 +83,7 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	if gs, ok := l.backend.(GatewayStarter); ok {
 		svc, kind, err = gs.StartGateway(ctx, path, o)
 	} else {
-		svc, err = l.backend.StartFake(ctx, gatewayConfig(path, o))
+		svc, err = l.backend.StartFake(ctx, o.EmulationConfig(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -99,9 +99,9 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	return g, nil
 }
 
-// gatewayConfig is the gateway emulation's configuration for a kong.yml
-// path and options, listening where the backend chooses.
-func gatewayConfig(configPath string, o GatewayOptions) kong.CLIConfig {
+// EmulationConfig is the gateway emulation's configuration for a kong.yml
+// path and these options, listening where the backend chooses.
+func (o GatewayOptions) EmulationConfig(configPath string) kong.CLIConfig {
 	c := kong.CLIConfig{ConfigPath: configPath, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DNS: o.DNS}
 	for n, ip := range o.Hosts {
 		if c.Hosts == nil {
