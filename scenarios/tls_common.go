@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -335,24 +334,5 @@ func verdictOrOK(kind string) string {
 	return kind
 }
 
-// phaseQuantile is quantile q of one phase (tls, connect, ttfb...) over the
-// successful requests that really had that phase (a reused connection has
-// no handshake).
-func phaseQuantile(rs load.Results, q float64, phase func(load.Phases) time.Duration) (time.Duration, int) {
-	var ds []time.Duration
-	for _, r := range rs {
-		if d := phase(r.Phases); r.Code >= 200 && r.Code < 300 && d > 0 {
-			ds = append(ds, d)
-		}
-	}
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[min(len(ds)-1, int(q*float64(len(ds))))], len(ds)
-}
-
 func tlsPhaseOf(p load.Phases) time.Duration   { return p.TLS }
 func totalPhaseOf(p load.Phases) time.Duration { return p.Total }
-
-func tlsMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -85,11 +85,11 @@ func (x *loadThroughProxy) attack(s *S, name string, p *tlsProxy, cas ...string)
 	s.Expect(rs, "every request opened its own connection").To(HaveShare("requests with a TLS handshake",
 		func(r load.Result) bool { return r.Phases.TLS > 0 && !r.Phases.Reused }, ">=", 0.99))
 	for _, q := range []float64{0.1, 0.5} {
-		d, n := phaseQuantile(rs, q, tlsPhaseOf)
-		s.Measure(fmt.Sprintf("p%g TLS handshake, %s", q*100, name), tlsMs(d), "ms", fmt.Sprintf("of %d handshakes", n))
+		d, n := rs.PhaseQuantile(q, tlsPhaseOf)
+		s.Measure(fmt.Sprintf("p%g TLS handshake, %s", q*100, name), load.Millis(d), "ms", fmt.Sprintf("of %d handshakes", n))
 	}
-	total, _ := phaseQuantile(rs, 0.5, totalPhaseOf)
-	s.Measure("p50 total, "+name, tlsMs(total), "ms", "")
+	total, _ := rs.PhaseQuantile(0.5, totalPhaseOf)
+	s.Measure("p50 total, "+name, load.Millis(total), "ms", "")
 	return rs
 }
 
@@ -115,17 +115,19 @@ func (x *loadThroughProxy) Run(s *S) {
 		s.Expect(logMITM(s, "mitm-tunnel", x.tunnel, before), "the proxy tunnelled each connection").
 			To(HaveLogLines("mode=tunnel", ">=", len(tunnelled)*99/100))
 
-		at := func(rs load.Results, q float64) time.Duration { d, _ := phaseQuantile(rs, q, tlsPhaseOf); return d }
+		at := func(rs load.Results, q float64) time.Duration { d, _ := rs.PhaseQuantile(q, tlsPhaseOf); return d }
 		ratio := func(q float64) float64 {
 			return float64(at(inspected, q)) / float64(max(at(tunnelled, q), time.Microsecond))
 		}
 		s.Measure("p50 TLS handshake, inspect / tunnel", ratio(0.5), "x",
 			"not asserted: the median carries CPU contention from the rest of the machine")
 		in, tu, r := at(inspected, 0.1), at(tunnelled, 0.1), ratio(0.1)
-		s.Measure("p10 TLS handshake, inspect / tunnel", r, "x", fmt.Sprintf("%.2f ms / %.2f ms", tlsMs(in), tlsMs(tu)))
+		s.Measure("p10 TLS handshake, inspect / tunnel", r, "x", fmt.Sprintf("%.2f ms / %.2f ms", load.Millis(in), load.Millis(tu)))
 		s.Expect(r, "inspection costs a second handshake").To(tlsCheck(
 			fmt.Sprintf("p10 tls inspect >= %.1fx tunnel", inspectHandshakeRatio),
-			func(any) string { return fmt.Sprintf("%.2f ms vs %.2f ms = %.2fx", tlsMs(in), tlsMs(tu), r) },
+			func(any) string {
+				return fmt.Sprintf("%.2f ms vs %.2f ms = %.2fx", load.Millis(in), load.Millis(tu), r)
+			},
 			func(any) bool { return r >= inspectHandshakeRatio }))
 	})
 }
