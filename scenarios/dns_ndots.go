@@ -8,7 +8,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/onsi/gomega/types"
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/fakes/app"
@@ -234,7 +233,7 @@ func (x *dnsNdots) Run(s *S) {
 		s.Expect(load.Millis(rtt), "the fake DNS really answers after its latency").To(BeNumber(">=", load.Millis(dnsQueryLatency), "ms"))
 		got := x.candidates(s, x.inCluster)
 		s.Expect(strings.Join(got, " -> "), "names asked for "+inClusterName).
-			To(beNames(inClusterName + "." + podSearch[0] + ". NOERROR"))
+			To(BeNames(inClusterName + "." + podSearch[0] + ". NOERROR"))
 		base = x.measure(s, "in-cluster name", x.inCluster, dnsLoad, nil)
 		s.Expect(base.rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 		s.Expect(base.namesPerReq, "one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
@@ -248,7 +247,7 @@ func (x *dnsNdots) Run(s *S) {
 		}
 		want = append(want, externalName+". NOERROR")
 		got := x.candidates(s, x.external)
-		s.Expect(strings.Join(got, " -> "), "the search domains are tried first, then the name").To(beNames(strings.Join(want, " -> ")))
+		s.Expect(strings.Join(got, " -> "), "the search domains are tried first, then the name").To(BeNames(strings.Join(want, " -> ")))
 		ext := x.measure(s, "external name, ndots:5", x.external, dnsLoad, x.inCluster)
 		s.Expect(ext.rs, "requests still succeed").To(HaveSuccessShare(">=", 0.99))
 		s.Expect(ext.namesPerReq, "four names per lookup (3 search domains + the name)").To(BeAround(4, 0.05, "names/lookup"))
@@ -265,7 +264,7 @@ func (x *dnsNdots) Run(s *S) {
 	s.Phase("fix", "write the external name fully qualified (trailing dot)", func() {
 		x.external.stop(s)
 		got := x.candidates(s, x.fqdn)
-		s.Expect(strings.Join(got, " -> "), "names asked for "+externalName+".").To(beNames(externalName + ". NOERROR"))
+		s.Expect(strings.Join(got, " -> "), "names asked for "+externalName+".").To(BeNames(externalName + ". NOERROR"))
 	})
 
 	s.Phase("recovery", "one name per lookup; ndots:1 does the same", func() {
@@ -278,31 +277,9 @@ func (x *dnsNdots) Run(s *S) {
 			"for the record; the assertion uses the control measured at the same time")
 
 		got := x.candidates(s, x.ndots1)
-		s.Expect(strings.Join(got, " -> "), "ndots:1: the name is tried as it is first").To(beNames(externalName + ". NOERROR"))
+		s.Expect(strings.Join(got, " -> "), "ndots:1: the name is tried as it is first").To(BeNames(externalName + ". NOERROR"))
 		n1 := x.measure(s, "external name, ndots:1", x.ndots1, time.Second, x.inCluster)
 		s.Expect(n1.namesPerReq, "ndots:1: one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
 		s.Expect(n1.rs, "ndots:1: p50 latency against the "+beside).To(HaveLatencyRatioTo(beside, n1.control, 0.5, "<=", 1.2))
 	})
-}
-
-// beNames compares the names a lookup asked, in order, with the expected
-// sequence, and reports both in the runbook's terms.
-func beNames(want string) types.GomegaMatcher { return namesMatcher{want} }
-
-type namesMatcher struct{ want string }
-
-func (m namesMatcher) Match(actual any) (bool, error) {
-	got, ok := actual.(string)
-	if !ok {
-		return false, fmt.Errorf("names: expected a string, got %T", actual)
-	}
-	return got == m.want, nil
-}
-func (m namesMatcher) Expected() string           { return m.want }
-func (m namesMatcher) Measured(actual any) string { return fmt.Sprint(actual) }
-func (m namesMatcher) FailureMessage(actual any) string {
-	return fmt.Sprintf("expected the DNS to be asked %s, it was asked %v", m.want, actual)
-}
-func (m namesMatcher) NegatedFailureMessage(actual any) string {
-	return fmt.Sprintf("expected the DNS not to be asked %s", m.want)
 }

@@ -107,7 +107,7 @@ func (x *loadThroughProxy) Run(s *S) {
 	})
 	s.Phase("fix", "the proxy tunnels the host", func() {
 		via := showCerts(s, "openssl s_client -proxy -showcerts, through the tunnel", x.up.Addr(), "", x.tunnel, trustPool(s, x.up.CAPath()))
-		s.Expect(via, "the client sees the server's own chain").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(via, "the client sees the server's own chain").To(HaveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "through the tunnel: one end-to-end handshake per connection", func() {
 		before := len(x.tunnel.Stderr())
@@ -123,7 +123,7 @@ func (x *loadThroughProxy) Run(s *S) {
 			"not asserted: the median carries CPU contention from the rest of the machine")
 		in, tu, r := at(inspected, 0.1), at(tunnelled, 0.1), ratio(0.1)
 		s.Measure("p10 TLS handshake, inspect / tunnel", r, "x", fmt.Sprintf("%.2f ms / %.2f ms", load.Millis(in), load.Millis(tu)))
-		s.Expect(r, "inspection costs a second handshake").To(tlsCheck(
+		s.Expect(r, "inspection costs a second handshake").To(Check(
 			fmt.Sprintf("p10 tls inspect >= %.1fx tunnel", inspectHandshakeRatio),
 			func(any) string {
 				return fmt.Sprintf("%.2f ms vs %.2f ms = %.2fx", load.Millis(in), load.Millis(tu), r)
