@@ -7,6 +7,7 @@ import (
 	"github.com/onsi/gomega/types"
 
 	"github.com/chaoslab/chaoslab/diagnose"
+	"github.com/chaoslab/chaoslab/load"
 )
 
 // Check is an assertion over a value a scenario computed (an issuer, a
@@ -71,7 +72,7 @@ func HaveCertificates(n int) types.GomegaMatcher {
 
 // HaveVerdict checks a chain report's Go error kind and OpenSSL verify code
 // ("" and 0 for a trusted chain).
-func HaveVerdict(goKind string, opensslCode int) types.GomegaMatcher {
+func HaveVerdict(goKind load.ErrorKind, opensslCode int) types.GomegaMatcher {
 	want := fmt.Sprintf("Go %q, openssl verify code %d (%s)", verdictOrOK(goKind), opensslCode, diagnose.VerifyText(opensslCode))
 	return Check(want,
 		func(a any) string {
@@ -87,7 +88,7 @@ func HaveVerdict(goKind string, opensslCode int) types.GomegaMatcher {
 		})
 }
 
-func verdictOrOK(kind string) string {
+func verdictOrOK(kind load.ErrorKind) load.ErrorKind {
 	if kind == "" {
 		return "ok"
 	}

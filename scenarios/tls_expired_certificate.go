@@ -65,7 +65,7 @@ func (x *expiredCertificate) Run(s *S) {
 		// Realised: the leaf's NotAfter is in the past, and that is all.
 		notAfter := rep.Certs[0].NotAfter
 		s.Measure("hours since the leaf's NotAfter", time.Since(notAfter).Hours(), "h", "NotAfter "+notAfter.UTC().Format(time.RFC3339))
-		s.Expect(rep, "the chain verifies but for the date").To(HaveVerdict(diagnose.KindExpired, diagnose.CodeExpired))
+		s.Expect(rep, "the chain verifies but for the date").To(HaveVerdict(load.ErrExpired, diagnose.CodeExpired))
 
 		url := x.expired.URL() + "/"
 		cfg := &tls.Config{RootCAs: roots}

@@ -72,7 +72,7 @@ func (x *hostnameMismatch) Run(s *S) {
 	s.Phase("fault", "clients are moved to "+newName+", an alias of the same server", func() {
 		// Realised: the certificate shown for the new name does not carry it.
 		rep := showCerts(s, "openssl s_client -showcerts -servername "+newName, x.up.Addr(), newName, nil, roots)
-		s.Expect(rep, "the certificate does not name "+newName).To(HaveVerdict(diagnose.KindHostnameMismatch, diagnose.CodeHostnameMismatch))
+		s.Expect(rep, "the certificate does not name "+newName).To(HaveVerdict(load.ErrHostname, diagnose.CodeHostnameMismatch))
 
 		cfg := &tls.Config{RootCAs: roots, ServerName: newName}
 		rs := s.Attack("new name", get(url), tlsPacer(), tlsLoad, load.WithTLSConfig(cfg))

@@ -69,7 +69,7 @@ func (x *missingIntermediate) Run(s *S) {
 		rep := showCerts(s, "openssl s_client -showcerts", x.leafOnly.Addr(), "", nil, roots)
 		s.Expect(rep, "the server sends its leaf alone").To(HaveCertificates(1))
 		s.Expect(rep, "a client holding only the root cannot build the chain").
-			To(HaveVerdict(diagnose.KindUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
+			To(HaveVerdict(load.ErrUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
 
 		url := x.leafOnly.URL() + "/"
 		cfg := &tls.Config{RootCAs: roots}

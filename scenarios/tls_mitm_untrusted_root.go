@@ -96,7 +96,7 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 			"direct "+cmp.DirectIssuer+"; via proxy "+cmp.ViaProxyIssuer)
 		s.Expect(cmp, "the issuer through the proxy is not the server's").To(HaveDifferentIssuers())
 		s.Expect(via, "a client trusting the server's CA rejects what the proxy shows").
-			To(HaveVerdict(diagnose.KindUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
+			To(HaveVerdict(load.ErrUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
 
 		rs := s.Attack("via inspecting proxy", targets, tlsPacer(), tlsLoad,
 			load.WithProxy(x.inspect.ProxyURL), load.WithTLSConfig(trustServer))
