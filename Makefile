@@ -98,7 +98,7 @@ lint:
 ## bench: lab start time, injected-latency accuracy, recorder vs raw vegeta, gateway vs nginx,
 ## real Kong vs the emulation vs nginx (skipped with a reason until make kong).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count 1 ./lab/ ./lab/docker/
 	$(GO) test -run '^$$' -bench . -count 1 ./load/
 	$(GO) test -run '^$$' -bench BenchmarkGateway -benchtime 1x -timeout 10m ./fakes/kong/
 	$(GO) test -run '^$$' -bench BenchmarkRealKong -benchtime 1x -timeout 10m ./lab/internal/realkong/

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/chaoslab/chaoslab/load"
 )
 
 // CertInfo is one certificate as s_client -showcerts shows it.
@@ -43,7 +45,7 @@ type ChainReport struct {
 	// (the error crypto/tls would return); nil when it is trusted.
 	VerifyErr error
 	// GoKind is TLSErrorKind(VerifyErr).
-	GoKind string
+	GoKind load.ErrorKind
 	// VerifyCode and VerifyText are OpenSSL's verdict on the same chain
 	// (X509_V_* code, 0 "ok"), as curl and s_client -verify_return_error
 	// report it.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/chaoslab/chaoslab/fakes/mitm"
 	"github.com/chaoslab/chaoslab/fakes/pki"
+
+	"github.com/chaoslab/chaoslab/load"
 )
 
 type variantCase struct {
@@ -18,17 +20,17 @@ type variantCase struct {
 	flags    pki.ServerTLSFlags
 	certs    int
 	code     int
-	kind     string
+	kind     load.ErrorKind
 	selfSign bool
 }
 
 var variantCases = []variantCase{
 	{"valid full chain", pki.ServerTLSFlags{}, 2, CodeOK, "", false},
-	{"leaf only", pki.ServerTLSFlags{Chain: pki.ChainLeafOnly}, 1, CodeUnableToGetLocalIssuer, KindUnknownAuthority, false},
-	{"self-signed", pki.ServerTLSFlags{Cert: pki.SelfSigned}, 1, CodeSelfSigned, KindUnknownAuthority, true},
-	{"expired", pki.ServerTLSFlags{Cert: pki.Expired}, 2, CodeExpired, KindExpired, false},
-	{"not yet valid", pki.ServerTLSFlags{Cert: pki.NotYetValid}, 2, CodeNotYetValid, KindNotYetValid, false},
-	{"wrong SAN", pki.ServerTLSFlags{Cert: pki.WrongSAN}, 2, CodeHostnameMismatch, KindHostnameMismatch, false},
+	{"leaf only", pki.ServerTLSFlags{Chain: pki.ChainLeafOnly}, 1, CodeUnableToGetLocalIssuer, load.ErrUnknownAuthority, false},
+	{"self-signed", pki.ServerTLSFlags{Cert: pki.SelfSigned}, 1, CodeSelfSigned, load.ErrUnknownAuthority, true},
+	{"expired", pki.ServerTLSFlags{Cert: pki.Expired}, 2, CodeExpired, load.ErrExpired, false},
+	{"not yet valid", pki.ServerTLSFlags{Cert: pki.NotYetValid}, 2, CodeNotYetValid, load.ErrNotYetValid, false},
+	{"wrong SAN", pki.ServerTLSFlags{Cert: pki.WrongSAN}, 2, CodeHostnameMismatch, load.ErrHostname, false},
 }
 
 func TestChainDirect(t *testing.T) {
@@ -72,7 +74,7 @@ func TestChainSelfSignedRootInChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.VerifyCode != CodeSelfSignedInChain || len(rep.Certs) != 3 || rep.GoKind != KindUnknownAuthority {
+	if rep.VerifyCode != CodeSelfSignedInChain || len(rep.Certs) != 3 || rep.GoKind != load.ErrUnknownAuthority {
 		t.Fatalf("report:\n%s", rep)
 	}
 	if opensslCode := opensslVerifyCode(t, srv.Listener.Addr().String(), caFile(t, other)); opensslCode != CodeSelfSignedInChain {
@@ -146,7 +148,7 @@ func TestChainThroughProxyAndCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if via.Issuer() != inspect.CA().Subject.String() || via.VerifyCode != CodeUnableToGetLocalIssuer || via.GoKind != KindUnknownAuthority {
+	if via.Issuer() != inspect.CA().Subject.String() || via.VerifyCode != CodeUnableToGetLocalIssuer || via.GoKind != load.ErrUnknownAuthority {
 		t.Fatalf("via inspecting proxy:\n%s", via)
 	}
 	if !strings.Contains(via.String(), "via proxy "+inspect.URL()) || !strings.Contains(via.String(), "i:O = chaoslab, CN = chaoslab mitm root CA") {

@@ -12,26 +12,18 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/chaoslab/chaoslab/load"
 )
 
-// TLS error kinds returned by TLSErrorKind.
-const (
-	KindUnknownAuthority = "unknown-authority" // chain does not reach a trusted root
-	KindHostnameMismatch = "hostname-mismatch" // certificate does not name the host
-	KindExpired          = "expired"
-	KindNotYetValid      = "not-yet-valid"
-	// KindBadCertificate is the peer rejecting our side of the handshake
-	// with a certificate alert, e.g. a server that requires a client
-	// certificate ("certificate required", "bad certificate"), or a client
-	// that does not trust us ("unknown certificate authority").
-	KindBadCertificate = "bad-certificate"
-	// KindInvalidCertificate is any other x509 rejection (wrong key usage,
-	// CA not allowed to sign, name constraints...).
-	KindInvalidCertificate = "invalid-certificate"
-	// KindTLSAlert is a remote alert about something other than
-	// certificates (protocol version, handshake failure).
-	KindTLSAlert = "tls-alert"
-)
+// TLSErrorKind speaks load's vocabulary of error kinds (load.ErrorKind), with
+// the finer certificate kinds: load.ErrBadCertificate is the peer rejecting
+// our side of the handshake with a certificate alert, e.g. a server that
+// requires a client certificate ("certificate required", "bad
+// certificate"), or a client that does not trust us ("unknown certificate
+// authority"); load.ErrInvalidCertificate is any other x509 rejection (wrong
+// key usage, CA not allowed to sign, name constraints...); load.ErrTLSAlert
+// a remote alert about something other than certificates.
 
 // certificateAlerts are the TLS alert descriptions (as Go prints them) that
 // are about certificates.
@@ -44,7 +36,7 @@ var certificateAlerts = []string{
 // TLSErrorKind classifies a Go TLS/x509 error, looking through wrappers
 // (url.Error, tls.CertificateVerificationError, net.OpError, fmt %w). It
 // returns "" for errors that are not about TLS.
-func TLSErrorKind(err error) string {
+func TLSErrorKind(err error) load.ErrorKind {
 	if err == nil {
 		return ""
 	}
@@ -54,20 +46,20 @@ func TLSErrorKind(err error) string {
 	var op *net.OpError
 	switch {
 	case errors.As(err, &ua):
-		return KindUnknownAuthority
+		return load.ErrUnknownAuthority
 	case errors.As(err, &he):
-		return KindHostnameMismatch
+		return load.ErrHostname
 	case errors.As(err, &ie):
 		if ie.Reason != x509.Expired {
-			return KindInvalidCertificate
+			return load.ErrInvalidCertificate
 		}
 		// Go says "current time X is before NotBefore" or "... is after
 		// NotAfter"; the certificate's dates decide if the text changes.
 		if strings.Contains(ie.Detail, " is before ") ||
 			(ie.Cert != nil && !strings.Contains(ie.Detail, " is after ") && time.Now().Before(ie.Cert.NotBefore)) {
-			return KindNotYetValid
+			return load.ErrNotYetValid
 		}
-		return KindExpired
+		return load.ErrExpired
 	case errors.As(err, &op) && op.Op == "remote error":
 		return alertKind(op.Err.Error())
 	}
@@ -79,12 +71,12 @@ func TLSErrorKind(err error) string {
 	return ""
 }
 
-func alertKind(alert string) string {
+func alertKind(alert string) load.ErrorKind {
 	alert = strings.TrimPrefix(alert, "tls: ")
 	for _, a := range certificateAlerts {
 		if strings.HasPrefix(alert, a) {
-			return KindBadCertificate
+			return load.ErrBadCertificate
 		}
 	}
-	return KindTLSAlert
+	return load.ErrTLSAlert
 }

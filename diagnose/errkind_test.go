@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/pki"
+
+	"github.com/chaoslab/chaoslab/load"
 )
 
 func TestTLSErrorKindUnwraps(t *testing.T) {
@@ -23,21 +25,21 @@ func TestTLSErrorKindUnwraps(t *testing.T) {
 	past := &x509.Certificate{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}
 	for _, tc := range []struct {
 		err  error
-		want string
+		want load.ErrorKind
 	}{
 		{nil, ""},
 		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), ""},
-		{wrap(x509.UnknownAuthorityError{}), KindUnknownAuthority},
-		{fmt.Errorf("call: %w", wrap(x509.HostnameError{Host: "x"})), KindHostnameMismatch},
-		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time 2026 is after 2025"}), KindExpired},
-		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time 2025 is before 2026"}), KindNotYetValid},
-		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Cert: future}), KindNotYetValid},
-		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Cert: past}), KindExpired},
-		{wrap(x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}), KindInvalidCertificate},
-		{&url.Error{Err: &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}}, KindBadCertificate},
-		{&net.OpError{Op: "remote error", Err: errors.New("tls: unknown certificate authority")}, KindBadCertificate},
-		{&net.OpError{Op: "remote error", Err: errors.New("tls: protocol version not supported")}, KindTLSAlert},
-		{errors.New("readLoopPeekFailLocked: remote error: tls: bad certificate"), KindBadCertificate},
+		{wrap(x509.UnknownAuthorityError{}), load.ErrUnknownAuthority},
+		{fmt.Errorf("call: %w", wrap(x509.HostnameError{Host: "x"})), load.ErrHostname},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time 2026 is after 2025"}), load.ErrExpired},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time 2025 is before 2026"}), load.ErrNotYetValid},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Cert: future}), load.ErrNotYetValid},
+		{wrap(x509.CertificateInvalidError{Reason: x509.Expired, Cert: past}), load.ErrExpired},
+		{wrap(x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}), load.ErrInvalidCertificate},
+		{&url.Error{Err: &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}}, load.ErrBadCertificate},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: unknown certificate authority")}, load.ErrBadCertificate},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: protocol version not supported")}, load.ErrTLSAlert},
+		{errors.New("readLoopPeekFailLocked: remote error: tls: bad certificate"), load.ErrBadCertificate},
 		{&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, ""},
 	} {
 		if got := TLSErrorKind(tc.err); got != tc.want {
@@ -68,7 +70,7 @@ func TestTLSErrorKindOfRealClientErrors(t *testing.T) {
 	t.Run("server requires a client certificate", func(t *testing.T) {
 		srv, s := labServer(t, pki.ServerTLSFlags{ClientAuth: pki.ClientAuthRequire})
 		err := get(srv.URL, s.ClientRoots)
-		if got := TLSErrorKind(err); got != KindBadCertificate {
+		if got := TLSErrorKind(err); got != load.ErrBadCertificate {
 			t.Fatalf("got %q for %v", got, err)
 		}
 	})

@@ -16,6 +16,8 @@ import (
 
 	"github.com/chaoslab/chaoslab/fakes"
 	_ "github.com/chaoslab/chaoslab/fakes/all" // the fakes StartFake runs by name
+
+	"github.com/chaoslab/chaoslab/lab/internal/lines"
 )
 
 func init() { RegisterBackend(DefaultBackend, newEmbedded) }
@@ -52,7 +54,7 @@ func (e *embedded) StartFake(ctx context.Context, cfg fakes.Config) (Service, er
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("fake %s: %w", name, err)
 	}
-	out, errb := newLineBuffer(10000), newLineBuffer(10000)
+	out, errb := lines.New(10000), lines.New(10000)
 	srv, err := start(fakes.WithOutput(ctx, out, errb))
 	if err != nil {
 		return nil, fmt.Errorf("fake %s: %w", name, err)
@@ -62,7 +64,7 @@ func (e *embedded) StartFake(ctx context.Context, cfg fakes.Config) (Service, er
 
 type inProcess struct {
 	fakes.Server
-	out, err *lineBuffer
+	out, err *lines.Buffer
 }
 
 func (p *inProcess) Stdout() []string { return p.out.Lines() }

@@ -43,8 +43,8 @@ type GatewayOptions struct {
 	Choice string
 }
 
-// choice is the gateway these options ask for.
-func (o GatewayOptions) choice() string {
+// Selected is the gateway these options ask for: Choice, else EnvGateway.
+func (o GatewayOptions) Selected() string {
 	if o.Choice != "" {
 		return o.Choice
 	}
@@ -83,7 +83,7 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if c := o.choice(); c != "" && c != "kong" && c != "emulation" {
+	if c := o.Selected(); c != "" && c != "kong" && c != "emulation" {
 		return nil, fmt.Errorf("gateway %q: want emulation or kong (GATEWAY=, %s)", c, EnvGateway)
 	}
 	if err := l.checkOpen(); err != nil {
@@ -103,7 +103,7 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	} else if hostKongSelected(l.backend, o) {
 		svc, kind, err = startHostKong(ctx, l, path, o) // GATEWAY=kong (gateway_kong.go)
 	} else {
-		svc, err = l.backend.StartFake(ctx, gatewayConfig(path, o))
+		svc, err = l.backend.StartFake(ctx, o.EmulationConfig(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -119,9 +119,9 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	return g, nil
 }
 
-// gatewayConfig is the gateway emulation's configuration for a kong.yml
-// path and options, listening where the backend chooses.
-func gatewayConfig(configPath string, o GatewayOptions) kong.CLIConfig {
+// EmulationConfig is the gateway emulation's configuration for a kong.yml
+// path and these options, listening where the backend chooses.
+func (o GatewayOptions) EmulationConfig(configPath string) kong.CLIConfig {
 	c := kong.CLIConfig{ConfigPath: configPath, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DNS: o.DNS}
 	for n, ip := range o.Hosts {
 		if c.Hosts == nil {

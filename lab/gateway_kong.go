@@ -28,7 +28,7 @@ func GatewayChoice() string { return strings.ToLower(strings.TrimSpace(os.Getenv
 // run no gateway of their own (embedded) when GATEWAY=kong.
 func hostKongSelected(b Backend, o GatewayOptions) bool {
 	_, own := b.(GatewayStarter)
-	return !own && o.choice() == "kong"
+	return !own && o.Selected() == "kong"
 }
 
 // startHostKong runs the Kong scripts/kong.sh built, with the lab's kong.yml.

@@ -27,9 +27,14 @@ const (
 	ErrExpired          ErrorKind = "expired"           // x509.CertificateInvalidError{Expired}, after NotAfter
 	ErrNotYetValid      ErrorKind = "not-yet-valid"     // x509.CertificateInvalidError{Expired}, before NotBefore
 	ErrTLSAlert         ErrorKind = "tls-alert"         // the server refused the handshake (e.g. no client cert)
-	ErrTLS              ErrorKind = "tls"               // any other TLS failure
-	ErrProxy            ErrorKind = "proxy"             // the forward proxy refused the CONNECT
-	ErrOther            ErrorKind = "other"
+	// ErrBadCertificate and ErrInvalidCertificate are finer kinds that
+	// diagnose.TLSErrorKind tells apart (a certificate alert from the peer;
+	// any other x509 rejection); Classify counts them as ErrTLSAlert and ErrTLS.
+	ErrBadCertificate     ErrorKind = "bad-certificate"
+	ErrInvalidCertificate ErrorKind = "invalid-certificate"
+	ErrTLS                ErrorKind = "tls"   // any other TLS failure
+	ErrProxy              ErrorKind = "proxy" // the forward proxy refused the CONNECT
+	ErrOther              ErrorKind = "other"
 )
 
 // Classify maps a Go error from an HTTP client to an ErrorKind, looking

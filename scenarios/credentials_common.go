@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -180,25 +178,6 @@ func (a *labApp) warm(s *S) appResponse {
 	}
 	return r
 }
-
-// headerQuantile is quantile q of a millisecond response header over the
-// results that carry it; -1 when none do.
-func headerQuantile(rs load.Results, name string, q float64) float64 {
-	var vs []float64
-	for _, r := range rs {
-		if v, err := strconv.ParseFloat(r.Headers[name], 64); err == nil {
-			vs = append(vs, v)
-		}
-	}
-	if len(vs) == 0 {
-		return -1
-	}
-	sort.Float64s(vs)
-	i := int(q * float64(len(vs)))
-	return vs[min(i, len(vs)-1)]
-}
-
-func credMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // counterSample is a cumulative counter read at a moment.
 type counterSample struct {

@@ -184,9 +184,9 @@ func (x *credExpired) Run(s *S) {
 						lastOK = r.Timestamp
 					}
 				}
-				s.Measure(name+" app: last 200 sent, relative to expiry", credMillis(lastOK.Sub(e)), "ms", "")
-				s.Expect(credMillis(lastOK.Sub(e)), name+" app: every 200 was asked for before X-Creds-Expiration").
-					To(BeNumber("<", credMillis(expiredMargin), "ms after expiry"))
+				s.Measure(name+" app: last 200 sent, relative to expiry", load.Millis(lastOK.Sub(e)), "ms", "")
+				s.Expect(load.Millis(lastOK.Sub(e)), name+" app: every 200 was asked for before X-Creds-Expiration").
+					To(BeNumber("<", load.Millis(expiredMargin), "ms after expiry"))
 			}
 			if len(bad) == 0 {
 				s.Failf("%s app: no error after its credentials expired at %s", name, e.Format(time.RFC3339))
@@ -197,9 +197,9 @@ func (x *credExpired) Run(s *S) {
 					firstBad = r.End()
 				}
 			}
-			s.Measure(name+" app: first error answered, relative to expiry", credMillis(firstBad.Sub(e)), "ms", "")
-			s.Expect(credMillis(firstBad.Sub(e)), name+" app: no error before X-Creds-Expiration").
-				To(BeNumber(">", -credMillis(expiredMargin), "ms after expiry"))
+			s.Measure(name+" app: first error answered, relative to expiry", load.Millis(firstBad.Sub(e)), "ms", "")
+			s.Expect(load.Millis(firstBad.Sub(e)), name+" app: no error before X-Creds-Expiration").
+				To(BeNumber(">", -load.Millis(expiredMargin), "ms after expiry"))
 			after := rsI.Filter(func(r load.Result) bool { return !r.Timestamp.Before(e.Add(expiredMargin)) })
 			s.Expect(after, name+" app: every request after expiry fails").To(HaveStatusShare(http.StatusBadGateway, ">=", 0.99))
 			st := x.apps[i].stats(s)

@@ -153,11 +153,11 @@ func (x *credStorm) measure(s *S, name, series string, a *labApp, rate float64, 
 	s.Measure(name+": credential documents per request", r.documentsPerRequest, "calls", "")
 	s.Measure(name+": IMDSv2 token PUTs per request", r.tokensPerRequest, "calls", "the SDK reuses its 6 h session token")
 	s.Measure(name+": credential fetches per request", r.fetchesPerRequest, "fetches", "counted by the app")
-	s.Measure(name+": p50 latency", credMillis(rs.Quantile(0.5)), "ms", what)
-	s.Measure(name+": p50 credentials step", headerQuantile(rs, app.HeaderCredsDuration, 0.5), "ms", "X-Creds-Duration")
-	s.Measure(name+": p50 dependency call", headerQuantile(rs, app.HeaderDependencyDuration, 0.5), "ms", "X-Dependency-Duration")
+	s.Measure(name+": p50 latency", load.Millis(rs.Quantile(0.5)), "ms", what)
+	s.Measure(name+": p50 credentials step", rs.HeaderQuantile(app.HeaderCredsDuration, 0.5), "ms", "X-Creds-Duration")
+	s.Measure(name+": p50 dependency call", rs.HeaderQuantile(app.HeaderDependencyDuration, 0.5), "ms", "X-Dependency-Duration")
 	if len(ctl) > 0 {
-		s.Measure(name+": p50 latency of the EC2 deployment beside it", credMillis(ctl.Quantile(0.5)), "ms",
+		s.Measure(name+": p50 latency of the EC2 deployment beside it", load.Millis(ctl.Quantile(0.5)), "ms",
 			fmt.Sprintf("the control, %d requests", len(ctl)))
 	}
 	return r
@@ -176,8 +176,8 @@ func (x *credStorm) checkLifetime(s *S, want time.Duration, what string) {
 func (x *credStorm) noStorm(s *S, r stormRun, base load.Results, who string) {
 	s.Expect(r.rs, who+": every request succeeds").To(HaveSuccessShare(">=", 0.99))
 	s.Expect(r.callsPerRequest, who+": no metadata calls once the credentials are cached").To(BeNumber("<=", 0.05, "calls/request"))
-	s.Expect(headerQuantile(r.rs, app.HeaderCredsDuration, 0.5), who+": the credentials step is a cache hit").
-		To(BeNumber("<", credMillis(stormIMDSLatency)/3, "ms"))
+	s.Expect(r.rs.HeaderQuantile(app.HeaderCredsDuration, 0.5), who+": the credentials step is a cache hit").
+		To(BeNumber("<", load.Millis(stormIMDSLatency)/3, "ms"))
 	s.Expect(r.rs, who+": p50 latency against the baseline deployment measured beside it").
 		To(HaveLatencyRatioTo("EC2 deployment beside it", r.control, 0.5, "<=", 1.2))
 	s.Measure(who+": p50 ratio to the first baseline", float64(r.rs.Quantile(0.5))/float64(base.Quantile(0.5)), "x",
@@ -192,9 +192,9 @@ func (x *credStorm) Run(s *S) {
 		base = x.measure(s, "baseline", storySeries, x.onEC2, calmRate, stormLoad, nil)
 		s.Expect(base.rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 		s.Expect(base.callsPerRequest, "no metadata calls once the credentials are cached").To(BeNumber("<=", 0.05, "calls/request"))
-		s.Expect(headerQuantile(base.rs, app.HeaderCredsDuration, 0.5), "the credentials step is a cache hit, far below one metadata call").
-			To(BeNumber("<", credMillis(stormIMDSLatency)/3, "ms"))
-		s.Expect(credMillis(base.rs.Quantile(0.5))-headerQuantile(base.rs, app.HeaderDependencyDuration, 0.5),
+		s.Expect(base.rs.HeaderQuantile(app.HeaderCredsDuration, 0.5), "the credentials step is a cache hit, far below one metadata call").
+			To(BeNumber("<", load.Millis(stormIMDSLatency)/3, "ms"))
+		s.Expect(load.Millis(base.rs.Quantile(0.5))-base.rs.HeaderQuantile(app.HeaderDependencyDuration, 0.5),
 			"p50 is the dependency's latency plus little").To(BeNumber("<", 10, "ms"))
 	})
 
@@ -207,8 +207,8 @@ func (x *credStorm) Run(s *S) {
 		s.Expect(storm.callsPerRequest, "every request calls the metadata service twice (role, then credentials)").
 			To(BeNumber(">=", 2, "calls/request"))
 		s.Expect(storm.documentsPerRequest, "a new credential document per request").To(BeAround(1, 0.05, "documents/request"))
-		s.Expect(headerQuantile(storm.rs, app.HeaderCredsDuration, 0.5), "the credentials step costs two metadata round trips").
-			To(BeNumber(">=", 2*credMillis(stormIMDSLatency), "ms"))
+		s.Expect(storm.rs.HeaderQuantile(app.HeaderCredsDuration, 0.5), "the credentials step costs two metadata round trips").
+			To(BeNumber(">=", 2*load.Millis(stormIMDSLatency), "ms"))
 		s.Expect(storm.rs, "p50 latency").To(HaveLatencyRatio(base.rs, 0.5, ">=", 3))
 
 		// The control: the pinned Go SDK with the same credentials and the

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/onsi/gomega/types"
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/fakes/app"
@@ -196,17 +195,17 @@ func (x *dnsNdots) measure(s *S, name string, a *dnsApp, d time.Duration, contro
 		}
 	}
 	r := lookupRun{rs: rs, control: ctl, queriesPerLookup: float64(queries) / n, namesPerReq: float64(names) / n,
-		dnsP50: headerQuantile(rs, app.HeaderDNSDuration, 0.5)}
+		dnsP50: rs.HeaderQuantile(app.HeaderDNSDuration, 0.5)}
 	s.Series(dnsSeries, "queries/lookup", perRequest(samples, rs))
 	what := fmt.Sprintf("%d requests, one lookup each", len(rs))
 	s.Measure(name+": DNS queries per lookup", r.queriesPerLookup, "queries", "counted at the fake DNS; "+what)
 	s.Measure(name+": names tried per lookup", r.namesPerReq, "names", "A queries at the fake DNS")
 	s.Measure(name+": p50 DNS time", r.dnsP50, "ms", "X-DNS-Duration")
-	s.Measure(name+": p50 latency", credMillis(rs.Quantile(0.5)), "ms", what)
+	s.Measure(name+": p50 latency", load.Millis(rs.Quantile(0.5)), "ms", what)
 	if len(ctl) > 0 {
-		s.Measure(name+": p50 latency of the in-cluster name beside it", credMillis(ctl.Quantile(0.5)), "ms",
+		s.Measure(name+": p50 latency of the in-cluster name beside it", load.Millis(ctl.Quantile(0.5)), "ms",
 			fmt.Sprintf("the control, %d requests", len(ctl)))
-		s.Measure(name+": p50 DNS time of the in-cluster name beside it", headerQuantile(ctl, app.HeaderDNSDuration, 0.5), "ms", "")
+		s.Measure(name+": p50 DNS time of the in-cluster name beside it", ctl.HeaderQuantile(app.HeaderDNSDuration, 0.5), "ms", "")
 	}
 	return r
 }
@@ -230,11 +229,11 @@ func (x *dnsNdots) Run(s *S) {
 	var base lookupRun
 	s.Phase("baseline", "the dependency in the cluster: short name, found in the first search domain", func() {
 		rtt := x.queryRTT(s)
-		s.Measure("one DNS query's round trip", credMillis(rtt), "ms", "configured latency "+dnsQueryLatency.String())
-		s.Expect(credMillis(rtt), "the fake DNS really answers after its latency").To(BeNumber(">=", credMillis(dnsQueryLatency), "ms"))
+		s.Measure("one DNS query's round trip", load.Millis(rtt), "ms", "configured latency "+dnsQueryLatency.String())
+		s.Expect(load.Millis(rtt), "the fake DNS really answers after its latency").To(BeNumber(">=", load.Millis(dnsQueryLatency), "ms"))
 		got := x.candidates(s, x.inCluster)
 		s.Expect(strings.Join(got, " -> "), "names asked for "+inClusterName).
-			To(beNames(inClusterName + "." + podSearch[0] + ". NOERROR"))
+			To(BeNames(inClusterName + "." + podSearch[0] + ". NOERROR"))
 		base = x.measure(s, "in-cluster name", x.inCluster, dnsLoad, nil)
 		s.Expect(base.rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 		s.Expect(base.namesPerReq, "one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
@@ -248,24 +247,24 @@ func (x *dnsNdots) Run(s *S) {
 		}
 		want = append(want, externalName+". NOERROR")
 		got := x.candidates(s, x.external)
-		s.Expect(strings.Join(got, " -> "), "the search domains are tried first, then the name").To(beNames(strings.Join(want, " -> ")))
+		s.Expect(strings.Join(got, " -> "), "the search domains are tried first, then the name").To(BeNames(strings.Join(want, " -> ")))
 		ext := x.measure(s, "external name, ndots:5", x.external, dnsLoad, x.inCluster)
 		s.Expect(ext.rs, "requests still succeed").To(HaveSuccessShare(">=", 0.99))
 		s.Expect(ext.namesPerReq, "four names per lookup (3 search domains + the name)").To(BeAround(4, 0.05, "names/lookup"))
 		s.Expect(ext.queriesPerLookup, "queries per lookup at the DNS").To(BeNumber(">=", 4, "queries/lookup"))
-		s.Expect(ext.dnsP50, "DNS time: four round trips one after the other").To(BeNumber(">=", 4*credMillis(dnsQueryLatency), "ms"))
-		s.Expect(ext.dnsP50/headerQuantile(ext.control, app.HeaderDNSDuration, 0.5), "DNS time against the "+beside).
+		s.Expect(ext.dnsP50, "DNS time: four round trips one after the other").To(BeNumber(">=", 4*load.Millis(dnsQueryLatency), "ms"))
+		s.Expect(ext.dnsP50/ext.control.HeaderQuantile(app.HeaderDNSDuration, 0.5), "DNS time against the "+beside).
 			To(BeNumber(">=", 3, "x"))
 		// At least the three extra round trips; more on a loaded machine,
 		// where every round trip also waits for a CPU.
-		s.Expect(credMillis(ext.rs.Quantile(0.5)-ext.control.Quantile(0.5)), "p50 latency over the "+beside+": three more DNS round trips").
-			To(BeNumber(">=", credMillis(3*dnsQueryLatency)-5, "ms"))
+		s.Expect(load.Millis(ext.rs.Quantile(0.5)-ext.control.Quantile(0.5)), "p50 latency over the "+beside+": three more DNS round trips").
+			To(BeNumber(">=", load.Millis(3*dnsQueryLatency)-5, "ms"))
 	})
 
 	s.Phase("fix", "write the external name fully qualified (trailing dot)", func() {
 		x.external.stop(s)
 		got := x.candidates(s, x.fqdn)
-		s.Expect(strings.Join(got, " -> "), "names asked for "+externalName+".").To(beNames(externalName + ". NOERROR"))
+		s.Expect(strings.Join(got, " -> "), "names asked for "+externalName+".").To(BeNames(externalName + ". NOERROR"))
 	})
 
 	s.Phase("recovery", "one name per lookup; ndots:1 does the same", func() {
@@ -278,31 +277,9 @@ func (x *dnsNdots) Run(s *S) {
 			"for the record; the assertion uses the control measured at the same time")
 
 		got := x.candidates(s, x.ndots1)
-		s.Expect(strings.Join(got, " -> "), "ndots:1: the name is tried as it is first").To(beNames(externalName + ". NOERROR"))
+		s.Expect(strings.Join(got, " -> "), "ndots:1: the name is tried as it is first").To(BeNames(externalName + ". NOERROR"))
 		n1 := x.measure(s, "external name, ndots:1", x.ndots1, time.Second, x.inCluster)
 		s.Expect(n1.namesPerReq, "ndots:1: one name per lookup").To(BeAround(1, 0.05, "names/lookup"))
 		s.Expect(n1.rs, "ndots:1: p50 latency against the "+beside).To(HaveLatencyRatioTo(beside, n1.control, 0.5, "<=", 1.2))
 	})
-}
-
-// beNames compares the names a lookup asked, in order, with the expected
-// sequence, and reports both in the runbook's terms.
-func beNames(want string) types.GomegaMatcher { return namesMatcher{want} }
-
-type namesMatcher struct{ want string }
-
-func (m namesMatcher) Match(actual any) (bool, error) {
-	got, ok := actual.(string)
-	if !ok {
-		return false, fmt.Errorf("names: expected a string, got %T", actual)
-	}
-	return got == m.want, nil
-}
-func (m namesMatcher) Expected() string           { return m.want }
-func (m namesMatcher) Measured(actual any) string { return fmt.Sprint(actual) }
-func (m namesMatcher) FailureMessage(actual any) string {
-	return fmt.Sprintf("expected the DNS to be asked %s, it was asked %v", m.want, actual)
-}
-func (m namesMatcher) NegatedFailureMessage(actual any) string {
-	return fmt.Sprintf("expected the DNS not to be asked %s", m.want)
 }

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -96,22 +95,6 @@ func hostPort(addr string) (string, int) {
 // httpURL is the upstream's address as a kong.yml service url.
 func httpURL(scheme string, up *lab.Upstream) string {
 	return (&url.URL{Scheme: scheme, Host: up.Addr()}).String()
-}
-
-// headerMedian is the median of an integer response header (Kong's
-// X-Kong-*-Latency, in ms) over the results that carry it; -1 when none do.
-func headerMedian(rs load.Results, name string) float64 {
-	var vs []float64
-	for _, r := range rs {
-		if v, err := strconv.ParseFloat(r.Headers[name], 64); err == nil {
-			vs = append(vs, v)
-		}
-	}
-	if len(vs) == 0 {
-		return -1
-	}
-	sort.Float64s(vs)
-	return vs[len(vs)/2]
 }
 
 // service renders one kong.yml service with a /orders route.

@@ -15,6 +15,7 @@ import (
 	"github.com/chaoslab/chaoslab/internal/listeners"
 	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/docker"
 	"github.com/chaoslab/chaoslab/reports"
 )
 
@@ -86,7 +87,7 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 	}()
 
 	l, err := lab.New(ctx, lab.WithBackend(o.Backend), lab.WithDir(o.Dir))
-	if errors.Is(err, lab.ErrDockerUnavailable) {
+	if errors.Is(err, docker.ErrUnavailable) {
 		s.Skip(err.Error()) // says what to run: never a silent pass
 	}
 	if err != nil {

@@ -12,12 +12,10 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/onsi/gomega/types"
-
+	"github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/diagnose"
 	"github.com/chaoslab/chaoslab/fakes/mitm"
 	"github.com/chaoslab/chaoslab/fakes/pki"
@@ -210,7 +208,7 @@ func expectGoError[T error](s *S, what, rawURL string, proxy *tlsProxy, cfg *tls
 		text = err.Error()
 	}
 	s.Measure("Go client error is "+typ+detail, tlsBool(found), "bool", text)
-	s.Expect(err, what).To(tlsCheck(
+	s.Expect(err, what).To(assertions.Check(
 		fmt.Sprintf("errors.As(err, *%s)%s", typ, detail),
 		func(a any) string { return describeErrorChain(a) },
 		func(any) bool { return found }))
@@ -250,109 +248,5 @@ func describeErrorChain(a any) string {
 	return fmt.Sprintf("%s: %v", strings.Join(kinds, " > "), err)
 }
 
-// tlsCheck is an assertion over a value the scenario computed (an issuer, a
-// chain, a ratio), with the expected and measured texts the report shows.
-func tlsCheck(expected string, measured func(any) string, ok func(any) bool) types.GomegaMatcher {
-	return &tlsChecked{expected: expected, measured: measured, ok: ok}
-}
-
-type tlsChecked struct {
-	expected string
-	measured func(any) string
-	ok       func(any) bool
-}
-
-func (m *tlsChecked) Match(a any) (bool, error) { return m.ok(a), nil }
-func (m *tlsChecked) Expected() string          { return m.expected }
-func (m *tlsChecked) Measured(a any) string     { return m.measured(a) }
-func (m *tlsChecked) FailureMessage(a any) string {
-	return "expected " + m.expected + ", got " + m.measured(a)
-}
-func (m *tlsChecked) NegatedFailureMessage(a any) string {
-	return "expected not " + m.expected + ", got " + m.measured(a)
-}
-
-// haveDifferentIssuers: the issuer seen through the proxy is not the one seen
-// directly (the proxy re-signs); haveSameIssuer: the proxy left it alone.
-func haveDifferentIssuers() types.GomegaMatcher { return issuerMatcher(true) }
-func haveSameIssuer() types.GomegaMatcher       { return issuerMatcher(false) }
-
-func issuerMatcher(differ bool) types.GomegaMatcher {
-	want := "issuer via proxy == issuer direct"
-	if differ {
-		want = "issuer via proxy != issuer direct"
-	}
-	return tlsCheck(want,
-		func(a any) string {
-			c, _ := a.(diagnose.Comparison)
-			return fmt.Sprintf("direct %q, via proxy %q", c.DirectIssuer, c.ViaProxyIssuer)
-		},
-		func(a any) bool {
-			c, ok := a.(diagnose.Comparison)
-			return ok && c.DirectIssuer != "" && c.ViaProxyIssuer != "" && c.IssuerDiffers == differ
-		})
-}
-
-// haveCertificates checks how many certificates the server presented.
-func haveCertificates(n int) types.GomegaMatcher {
-	return tlsCheck(fmt.Sprintf("%d certificate(s) presented", n),
-		func(a any) string {
-			r, _ := a.(*diagnose.ChainReport)
-			if r == nil {
-				return "no report"
-			}
-			var parts []string
-			for _, c := range r.Certs {
-				parts = append(parts, fmt.Sprintf("s:%s i:%s", c.Subject, c.Issuer))
-			}
-			return fmt.Sprintf("%d: %s", len(r.Certs), strings.Join(parts, "; "))
-		},
-		func(a any) bool { r, _ := a.(*diagnose.ChainReport); return r != nil && len(r.Certs) == n })
-}
-
-// haveVerdict checks a chain report's Go error kind and OpenSSL verify code
-// ("" and 0 for a trusted chain).
-func haveVerdict(goKind string, opensslCode int) types.GomegaMatcher {
-	want := fmt.Sprintf("Go %q, openssl verify code %d (%s)", verdictOrOK(goKind), opensslCode, diagnose.VerifyText(opensslCode))
-	return tlsCheck(want,
-		func(a any) string {
-			r, _ := a.(*diagnose.ChainReport)
-			if r == nil {
-				return "no report"
-			}
-			return fmt.Sprintf("Go %q (%v), openssl verify code %d (%s)", verdictOrOK(r.GoKind), r.VerifyErr, r.VerifyCode, r.VerifyText)
-		},
-		func(a any) bool {
-			r, _ := a.(*diagnose.ChainReport)
-			return r != nil && r.GoKind == goKind && r.VerifyCode == opensslCode
-		})
-}
-
-func verdictOrOK(kind string) string {
-	if kind == "" {
-		return "ok"
-	}
-	return kind
-}
-
-// phaseQuantile is quantile q of one phase (tls, connect, ttfb...) over the
-// successful requests that really had that phase (a reused connection has
-// no handshake).
-func phaseQuantile(rs load.Results, q float64, phase func(load.Phases) time.Duration) (time.Duration, int) {
-	var ds []time.Duration
-	for _, r := range rs {
-		if d := phase(r.Phases); r.Code >= 200 && r.Code < 300 && d > 0 {
-			ds = append(ds, d)
-		}
-	}
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[min(len(ds)-1, int(q*float64(len(ds))))], len(ds)
-}
-
 func tlsPhaseOf(p load.Phases) time.Duration   { return p.TLS }
 func totalPhaseOf(p load.Phases) time.Duration { return p.Total }
-
-func tlsMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -65,7 +65,7 @@ func (x *expiredCertificate) Run(s *S) {
 		// Realised: the leaf's NotAfter is in the past, and that is all.
 		notAfter := rep.Certs[0].NotAfter
 		s.Measure("hours since the leaf's NotAfter", time.Since(notAfter).Hours(), "h", "NotAfter "+notAfter.UTC().Format(time.RFC3339))
-		s.Expect(rep, "the chain verifies but for the date").To(haveVerdict(diagnose.KindExpired, diagnose.CodeExpired))
+		s.Expect(rep, "the chain verifies but for the date").To(HaveVerdict(load.ErrExpired, diagnose.CodeExpired))
 
 		url := x.expired.URL() + "/"
 		cfg := &tls.Config{RootCAs: roots}
@@ -76,7 +76,7 @@ func (x *expiredCertificate) Run(s *S) {
 	})
 	s.Phase("fix", "roll out the renewed certificate", func() {
 		rep := showCerts(s, "openssl s_client -showcerts", x.renewed.Addr(), "", nil, trustPool(s, x.renewed.CAPath()))
-		s.Expect(rep, "the renewed certificate verifies").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(rep, "the renewed certificate verifies").To(HaveVerdict("", diagnose.CodeOK))
 		left := time.Until(rep.Certs[0].NotAfter)
 		s.Measure("hours until the renewed leaf's NotAfter", left.Hours(), "h", fmt.Sprintf("NotAfter %s", rep.Certs[0].NotAfter.UTC().Format(time.RFC3339)))
 	})
@@ -86,7 +86,7 @@ func (x *expiredCertificate) Run(s *S) {
 func (x *expiredCertificate) healthy(s *S, up *lab.Upstream, name string) {
 	roots := trustPool(s, up.CAPath())
 	s.Expect(showCerts(s, "openssl s_client -showcerts", up.Addr(), "", nil, roots), "the certificate verifies").
-		To(haveVerdict("", diagnose.CodeOK))
+		To(HaveVerdict("", diagnose.CodeOK))
 	rs := s.Attack(name, get(up.URL()+"/"), tlsPacer(), tlsLoad, load.WithTLSConfig(&tls.Config{RootCAs: roots}))
 	s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 }

@@ -65,14 +65,14 @@ func (x *hostnameMismatch) Run(s *S) {
 	url := x.up.URL() + "/"
 	s.Phase("baseline", "clients dial the server by a name in its certificate (127.0.0.1)", func() {
 		s.Expect(showCerts(s, "openssl s_client -showcerts (servername 127.0.0.1)", x.up.Addr(), "", nil, roots),
-			"the certificate verifies for 127.0.0.1").To(haveVerdict("", diagnose.CodeOK))
+			"the certificate verifies for 127.0.0.1").To(HaveVerdict("", diagnose.CodeOK))
 		rs := s.Attack("old name", get(url), tlsPacer(), tlsLoad, load.WithTLSConfig(&tls.Config{RootCAs: roots}))
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 	})
 	s.Phase("fault", "clients are moved to "+newName+", an alias of the same server", func() {
 		// Realised: the certificate shown for the new name does not carry it.
 		rep := showCerts(s, "openssl s_client -showcerts -servername "+newName, x.up.Addr(), newName, nil, roots)
-		s.Expect(rep, "the certificate does not name "+newName).To(haveVerdict(diagnose.KindHostnameMismatch, diagnose.CodeHostnameMismatch))
+		s.Expect(rep, "the certificate does not name "+newName).To(HaveVerdict(load.ErrHostname, diagnose.CodeHostnameMismatch))
 
 		cfg := &tls.Config{RootCAs: roots, ServerName: newName}
 		rs := s.Attack("new name", get(url), tlsPacer(), tlsLoad, load.WithTLSConfig(cfg))
@@ -83,7 +83,7 @@ func (x *hostnameMismatch) Run(s *S) {
 	s.Phase("fix", "roll out a certificate reissued with "+newName+" in its SANs", func() {
 		rep := showCerts(s, "openssl s_client -showcerts -servername "+newName, x.reissued.Addr(), newName, nil,
 			trustPool(s, x.reissued.CAPath()))
-		s.Expect(rep, "the certificate now names "+newName).To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(rep, "the certificate now names "+newName).To(HaveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "clients keep the new name and succeed", func() {
 		cfg := &tls.Config{RootCAs: trustPool(s, x.reissued.CAPath()), ServerName: newName}

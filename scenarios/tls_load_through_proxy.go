@@ -128,11 +128,11 @@ func (x *loadThroughProxy) check(s *S, name string, rs load.Results) {
 	s.Expect(rs, "every request opened its own connection").To(HaveShare("requests with a TLS handshake",
 		func(r load.Result) bool { return r.Phases.TLS > 0 && !r.Phases.Reused }, ">=", 0.99))
 	for _, q := range []float64{0.1, 0.5} {
-		d, n := phaseQuantile(rs, q, tlsPhaseOf)
-		s.Measure(fmt.Sprintf("p%g TLS handshake, %s", q*100, name), tlsMs(d), "ms", fmt.Sprintf("of %d handshakes", n))
+		d, n := rs.PhaseQuantile(q, tlsPhaseOf)
+		s.Measure(fmt.Sprintf("p%g TLS handshake, %s", q*100, name), load.Millis(d), "ms", fmt.Sprintf("of %d handshakes", n))
 	}
-	total, _ := phaseQuantile(rs, 0.5, totalPhaseOf)
-	s.Measure("p50 total, "+name, tlsMs(total), "ms", "")
+	total, _ := rs.PhaseQuantile(0.5, totalPhaseOf)
+	s.Measure("p50 total, "+name, load.Millis(total), "ms", "")
 }
 
 func (x *loadThroughProxy) Run(s *S) {
@@ -148,7 +148,7 @@ func (x *loadThroughProxy) Run(s *S) {
 	})
 	s.Phase("fix", "the proxy tunnels the host", func() {
 		via := showCerts(s, "openssl s_client -proxy -showcerts, through the tunnel", x.up.Addr(), "", x.tunnel, trustPool(s, x.up.CAPath()))
-		s.Expect(via, "the client sees the server's own chain").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(via, "the client sees the server's own chain").To(HaveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "through the tunnel: one end-to-end handshake per connection", func() {
 		before := len(x.tunnel.Stderr())
@@ -159,17 +159,19 @@ func (x *loadThroughProxy) Run(s *S) {
 		// The cost comparison: both paths loaded in the same seconds.
 		inspected, tunnelled := x.paired(s)
 
-		at := func(rs load.Results, q float64) time.Duration { d, _ := phaseQuantile(rs, q, tlsPhaseOf); return d }
+		at := func(rs load.Results, q float64) time.Duration { d, _ := rs.PhaseQuantile(q, tlsPhaseOf); return d }
 		ratio := func(q float64) float64 {
 			return float64(at(inspected, q)) / float64(max(at(tunnelled, q), time.Microsecond))
 		}
 		s.Measure("p50 TLS handshake, inspect / tunnel", ratio(0.5), "x",
 			"not asserted: the median carries CPU contention from the rest of the machine")
 		in, tu, r := at(inspected, 0.1), at(tunnelled, 0.1), ratio(0.1)
-		s.Measure("p10 TLS handshake, inspect / tunnel", r, "x", fmt.Sprintf("%.2f ms / %.2f ms", tlsMs(in), tlsMs(tu)))
-		s.Expect(r, "inspection costs a second handshake").To(tlsCheck(
+		s.Measure("p10 TLS handshake, inspect / tunnel", r, "x", fmt.Sprintf("%.2f ms / %.2f ms", load.Millis(in), load.Millis(tu)))
+		s.Expect(r, "inspection costs a second handshake").To(Check(
 			fmt.Sprintf("p10 tls inspect >= %.1fx tunnel", inspectHandshakeRatio),
-			func(any) string { return fmt.Sprintf("%.2f ms vs %.2f ms = %.2fx", tlsMs(in), tlsMs(tu), r) },
+			func(any) string {
+				return fmt.Sprintf("%.2f ms vs %.2f ms = %.2fx", load.Millis(in), load.Millis(tu), r)
+			},
 			func(any) bool { return r >= inspectHandshakeRatio }))
 	})
 }

@@ -59,7 +59,7 @@ func (x *missingIntermediate) Run(s *S) {
 	s.Phase("baseline", "the server sends leaf + intermediate; the client holds only the root", func() {
 		roots := rootOnlyPool(s, x.before)
 		s.Expect(showCerts(s, "openssl s_client -showcerts", x.before.Addr(), "", nil, roots), "the server sends its chain").
-			To(haveCertificates(2))
+			To(HaveCertificates(2))
 		rs := s.Attack("full chain", get(x.before.URL()+"/"), tlsPacer(), tlsLoad, load.WithTLSConfig(&tls.Config{RootCAs: roots}))
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 	})
@@ -67,9 +67,9 @@ func (x *missingIntermediate) Run(s *S) {
 		roots := rootOnlyPool(s, x.leafOnly)
 		// Realised: one certificate, issued by an intermediate the client lacks.
 		rep := showCerts(s, "openssl s_client -showcerts", x.leafOnly.Addr(), "", nil, roots)
-		s.Expect(rep, "the server sends its leaf alone").To(haveCertificates(1))
+		s.Expect(rep, "the server sends its leaf alone").To(HaveCertificates(1))
 		s.Expect(rep, "a client holding only the root cannot build the chain").
-			To(haveVerdict(diagnose.KindUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
+			To(HaveVerdict(load.ErrUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
 
 		url := x.leafOnly.URL() + "/"
 		cfg := &tls.Config{RootCAs: roots}
@@ -89,8 +89,8 @@ func (x *missingIntermediate) Run(s *S) {
 	})
 	s.Phase("fix", "roll out fullchain.pem (server.crt + intermediate.crt)", func() {
 		rep := showCerts(s, "openssl s_client -showcerts", x.fixed.Addr(), "", nil, rootOnlyPool(s, x.fixed))
-		s.Expect(rep, "the server sends leaf + intermediate").To(haveCertificates(2))
-		s.Expect(rep, "the chain verifies with the root alone").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(rep, "the server sends leaf + intermediate").To(HaveCertificates(2))
+		s.Expect(rep, "the chain verifies with the root alone").To(HaveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "clients holding only the root succeed", func() {
 		rs := s.Attack("full chain again", get(x.fixed.URL()+"/"), tlsPacer(), tlsLoad,

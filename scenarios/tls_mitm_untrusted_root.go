@@ -83,7 +83,7 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 	var direct *diagnose.ChainReport
 	s.Phase("baseline", "the client reaches the server directly and trusts the server's CA", func() {
 		direct = showCerts(s, "openssl s_client -showcerts, directly", x.up.Addr(), "", nil, x.serverRoots)
-		s.Expect(direct, "the server's chain verifies").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(direct, "the server's chain verifies").To(HaveVerdict("", diagnose.CodeOK))
 		rs := s.Attack("direct", targets, tlsPacer(), tlsLoad, load.WithTLSConfig(trustServer))
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
 	})
@@ -94,9 +94,9 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 		s.Log("diagnosis", []string{cmp.String()})
 		s.Measure("issuer via proxy differs from direct", tlsBool(cmp.IssuerDiffers), "bool",
 			"direct "+cmp.DirectIssuer+"; via proxy "+cmp.ViaProxyIssuer)
-		s.Expect(cmp, "the issuer through the proxy is not the server's").To(haveDifferentIssuers())
+		s.Expect(cmp, "the issuer through the proxy is not the server's").To(HaveDifferentIssuers())
 		s.Expect(via, "a client trusting the server's CA rejects what the proxy shows").
-			To(haveVerdict(diagnose.KindUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
+			To(HaveVerdict(load.ErrUnknownAuthority, diagnose.CodeUnableToGetLocalIssuer))
 
 		rs := s.Attack("via inspecting proxy", targets, tlsPacer(), tlsLoad,
 			load.WithProxy(x.inspect.ProxyURL), load.WithTLSConfig(trustServer))
@@ -120,7 +120,7 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 	trustBoth := &tls.Config{RootCAs: trustPool(s, x.up.CAPath(), x.inspect.CAPath())}
 	s.Phase("fix", "A: the client trusts the proxy's root CA as well", func() {
 		via := showCerts(s, "openssl s_client -proxy -showcerts -CAfile <proxy CA>", x.up.Addr(), "", x.inspect, trustBoth.RootCAs)
-		s.Expect(via, "what the proxy shows now verifies").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(via, "what the proxy shows now verifies").To(HaveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "A: inspected, and trusted", func() {
 		before := len(x.inspect.Stderr())
@@ -138,8 +138,8 @@ func (x *mitmUntrustedRoot) Run(s *S) {
 		via := showCerts(s, "openssl s_client -proxy -showcerts, through the proxy with the bypass", x.up.Addr(), "", x.bypass, x.serverRoots)
 		cmp := diagnose.Compare(direct, via)
 		s.Log("diagnosis", []string{cmp.String()})
-		s.Expect(cmp, "the client sees the server's real issuer through the proxy").To(haveSameIssuer())
-		s.Expect(via, "...and it verifies with the server's CA").To(haveVerdict("", diagnose.CodeOK))
+		s.Expect(cmp, "the client sees the server's real issuer through the proxy").To(HaveSameIssuer())
+		s.Expect(via, "...and it verifies with the server's CA").To(HaveVerdict("", diagnose.CodeOK))
 	})
 	s.Phase("recovery", "B: tunnelled end to end", func() {
 		rs := s.Attack("via proxy with bypass", targets, tlsPacer(), tlsLoad,

@@ -138,7 +138,7 @@ func (x *mtlsThroughProxy) Run(s *S) {
 			trustPool(s, x.optional.CAPath, x.inspect.CAPath()))
 		cmp := diagnose.Compare(direct, via)
 		s.Log("diagnosis", []string{cmp.String()})
-		s.Expect(cmp, "the client's TLS peer is the proxy, not the server").To(haveDifferentIssuers())
+		s.Expect(cmp, "the client's TLS peer is the proxy, not the server").To(HaveDifferentIssuers())
 
 		rs := x.mtlsLoad(s, "optional, via inspecting proxy", x.optional, x.inspect)
 		s.Expect(rs, "the server serves...").To(HaveSuccessShare(">=", 0.95))
@@ -153,7 +153,7 @@ func (x *mtlsThroughProxy) Run(s *S) {
 	s.Phase("fix", "the proxy tunnels these hosts (CONNECT passthrough)", func() {
 		via := showCerts(s, "openssl s_client -proxy -showcerts, through the tunnel", x.optional.Addr, "", x.tunnel,
 			trustPool(s, x.optional.CAPath))
-		s.Expect(diagnose.Compare(direct, via), "the client's TLS peer is the server again").To(haveSameIssuer())
+		s.Expect(diagnose.Compare(direct, via), "the client's TLS peer is the server again").To(HaveSameIssuer())
 	})
 	s.Phase("recovery", "the client's certificate reaches the servers", func() {
 		rs := x.mtlsLoad(s, "strict, via tunnel", x.strict, x.tunnel)

@@ -7,15 +7,15 @@ import (
 	"io"
 	"strings"
 
-	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/lab/docker"
 )
 
 func init() {
 	register("cleanup", "remove docker containers and networks left by dead chaoslab runs (--images: old chaoslab images too)", runCleanup)
 	doctorChecks = append(doctorChecks, check{"docker leftovers", false, func(ctx context.Context) (bool, string) {
-		runs, err := lab.DockerDeadRuns(ctx)
+		runs, err := docker.DeadRuns(ctx)
 		switch {
-		case errors.Is(err, lab.ErrDockerUnavailable):
+		case errors.Is(err, docker.ErrUnavailable):
 			return true, "no daemon, nothing left"
 		case err != nil:
 			return false, err.Error()
@@ -41,14 +41,14 @@ func runCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // cleanupDocker prints one line per removed container, network or image and
 // a summary; with no daemon it says so and succeeds (nothing can be left).
 func cleanupDocker(ctx context.Context, images bool, stdout io.Writer) error {
-	removed, err := lab.DockerCleanupLeftovers(ctx)
-	if errors.Is(err, lab.ErrDockerUnavailable) {
+	removed, err := docker.CleanupLeftovers(ctx)
+	if errors.Is(err, docker.ErrUnavailable) {
 		fmt.Fprintln(stdout, "nothing to clean up: "+err.Error())
 		return nil
 	}
 	if images && err == nil {
 		var more []string
-		more, err = lab.DockerPruneImages(ctx)
+		more, err = docker.PruneImages(ctx)
 		removed = append(removed, more...)
 	}
 	for _, r := range removed {

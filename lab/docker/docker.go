@@ -1,4 +1,9 @@
-package lab
+// Package docker is the lab backend that runs every component in a
+// container (testcontainers-go): the fakes from the chaoslab image, real Kong
+// when its image is on the machine, toxiproxy. It registers itself as
+// BACKEND=docker when imported; package lab keeps only the Backend interface,
+// so importing lab alone does not pull testcontainers-go into a binary.
+package docker
 
 import (
 	"context"
@@ -15,10 +20,12 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+
+	"github.com/chaoslab/chaoslab/lab"
 )
 
-// DockerBackend is the name BACKEND=docker selects.
-const DockerBackend = "docker"
+// Name is the backend name BACKEND=docker selects.
+const Name = "docker"
 
 // Labels on every container and network a docker lab creates. Close removes
 // them by label; `chaoslab cleanup` removes those of runs whose process is gone
@@ -29,9 +36,9 @@ const (
 	dockerLabelHost = "chaoslab.host"
 )
 
-// ErrDockerUnavailable is returned (wrapped) by the docker backend when no
+// ErrUnavailable is returned (wrapped) by the docker backend when no
 // daemon answers; tests skip with its message.
-var ErrDockerUnavailable = errors.New("docker daemon not reachable: run scripts/dockerd.sh (installs docker.io and starts dockerd)")
+var ErrUnavailable = errors.New("docker daemon not reachable: run scripts/dockerd.sh (installs docker.io and starts dockerd)")
 
 // ryukImage is the reaper testcontainers-go v0.40.0 starts unless disabled
 // (its internal config.ReaperDefaultImage). No registry is reachable on the
@@ -39,14 +46,14 @@ var ErrDockerUnavailable = errors.New("docker daemon not reachable: run scripts/
 // removes everything itself, by label.
 const ryukImage = "testcontainers/ryuk:0.13.0"
 
-func init() { RegisterBackend(DockerBackend, newDocker) }
+func init() { lab.RegisterBackend(Name, newDocker) }
 
 // docker runs each component as a container (testcontainers-go): the fakes
 // and the gateway emulation from an image of this module's own static binary,
 // toxiproxy's real server from an image built here, and real Kong when its
 // image is present. Every image is built FROM scratch, so nothing is pulled.
 type docker struct {
-	lab   *Lab
+	lab   *lab.Lab
 	cli   *client.Client
 	run   string // run id, the value of chaoslab.run
 	net   dockerNet
@@ -64,7 +71,7 @@ type docker struct {
 	closed     bool
 }
 
-func newDocker(ctx context.Context, l *Lab) (Backend, error) {
+func newDocker(ctx context.Context, l *lab.Lab) (lab.Backend, error) {
 	mode, err := dockerNetModeFromEnv()
 	if err != nil {
 		return nil, err
@@ -74,7 +81,7 @@ func newDocker(ctx context.Context, l *Lab) (Backend, error) {
 		return nil, err
 	}
 	d := &docker{lab: l, cli: cli, run: newRunID(), net: dockerNet{mode: mode, addrs: newAddrMap()}}
-	fail := func(err error) (Backend, error) { _ = d.Close(); return nil, err }
+	fail := func(err error) (lab.Backend, error) { _ = d.Close(); return nil, err }
 	if err := disableRyukUnlessLocal(ctx, cli); err != nil {
 		return fail(err)
 	}
@@ -82,7 +89,7 @@ func newDocker(ctx context.Context, l *Lab) (Backend, error) {
 		return fail(err)
 	}
 	for _, name := range kongImageNames() {
-		if GatewayChoice() != "emulation" && imageExists(ctx, cli, name) {
+		if lab.GatewayChoice() != "emulation" && imageExists(ctx, cli, name) {
 			d.kong = name
 			break
 		}
@@ -104,13 +111,13 @@ func newDocker(ctx context.Context, l *Lab) (Backend, error) {
 func dockerClient(ctx context.Context) (*client.Client, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrDockerUnavailable, err)
+		return nil, fmt.Errorf("%w (%v)", ErrUnavailable, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("%w (%v)", ErrDockerUnavailable, err)
+		return nil, fmt.Errorf("%w (%v)", ErrUnavailable, err)
 	}
 	return cli, nil
 }
@@ -164,13 +171,13 @@ func (d *docker) RunID() string { return d.run }
 // NetworkMode is "host" or "bridge".
 func (d *docker) NetworkMode() string { return string(d.net.mode) }
 
-func (d *docker) Name() string { return DockerBackend }
+func (d *docker) Name() string { return Name }
 
-func (d *docker) Has(c Capability) bool {
+func (d *docker) Has(c lab.Capability) bool {
 	switch c {
-	case CapContainers, CapGatewayEmulation:
+	case lab.CapContainers, lab.CapGatewayEmulation:
 		return true
-	case CapRealKong:
+	case lab.CapRealKong:
 		return d.kong != ""
 	}
 	return false

@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
+
+	"github.com/chaoslab/chaoslab/lab"
 )
 
 // BenchmarkDockerLabStart is BenchmarkLabStart on the docker backend: lab +
@@ -16,11 +18,11 @@ import (
 // first-lab-ms; -benchtime 5x gives the median of 5.
 func BenchmarkDockerLabStart(b *testing.B) {
 	ctx := context.Background()
-	start := func() (*Lab, time.Duration) {
+	start := func() (*lab.Lab, time.Duration) {
 		t0 := time.Now()
-		l, err := New(ctx, WithBackend(DockerBackend), WithDir(b.TempDir()))
-		if errors.Is(err, ErrDockerUnavailable) {
-			b.Skip(ErrDockerUnavailable.Error())
+		l, err := lab.New(ctx, lab.WithBackend(Name), lab.WithDir(b.TempDir()))
+		if errors.Is(err, ErrUnavailable) {
+			b.Skip(ErrUnavailable.Error())
 		}
 		if err != nil {
 			b.Fatal(err)

@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"context"
@@ -11,17 +11,24 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
+
+	"github.com/chaoslab/chaoslab/lab"
+
+	"go.uber.org/goleak"
 )
+
+// No goroutine of a lab on this backend may outlive it.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newDockerLab starts a lab on the docker backend, or skips the test with
 // the one-line reason when no daemon answers.
-func newDockerLab(t *testing.T) *Lab {
+func newDockerLab(t *testing.T) *lab.Lab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, err := New(ctx, WithBackend(DockerBackend), WithDir(t.TempDir()))
-	if errors.Is(err, ErrDockerUnavailable) {
-		t.Skip(ErrDockerUnavailable.Error())
+	l, err := lab.New(ctx, lab.WithBackend(Name), lab.WithDir(t.TempDir()))
+	if errors.Is(err, ErrUnavailable) {
+		t.Skip(ErrUnavailable.Error())
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +42,7 @@ func newDockerLab(t *testing.T) *Lab {
 	return l
 }
 
-func runID(l *Lab) string { return l.Backend().(interface{ RunID() string }).RunID() }
+func runID(l *lab.Lab) string { return l.Backend().(interface{ RunID() string }).RunID() }
 
 // dockerPS lists the containers (any state) of a run, by label, with the
 // docker CLI: the same view a user has.
@@ -93,7 +100,7 @@ func TestDockerUpstreamFaultProxyLatency(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("through the proxy: %d", code)
 	}
-	a, err := up.Proxy.Apply(ctx, Latency{Latency: 300 * time.Millisecond})
+	a, err := up.Proxy.Apply(ctx, lab.Latency{Latency: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +133,7 @@ func TestDockerGatewayProxiesToUpstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := KindEmulationNoKong; !l.Backend().Has(CapRealKong) && g.Kind() != want {
+	if want := KindEmulationNoKong; !l.Backend().Has(lab.CapRealKong) && g.Kind() != want {
 		t.Fatalf("kind %q, want %q", g.Kind(), want)
 	}
 	if !strings.HasPrefix(g.ProxyURL(), "http://127.0.0.1:") || !strings.HasPrefix(g.AdminURL(), "http://127.0.0.1:") {
@@ -164,7 +171,7 @@ func TestDockerKongImagePathWithStandIn(t *testing.T) {
 	ctx := context.Background()
 	cli, err := dockerClient(ctx)
 	if err != nil {
-		t.Skip(ErrDockerUnavailable.Error())
+		t.Skip(ErrUnavailable.Error())
 	}
 	defer cli.Close()
 	ref, err := ensureImage(ctx, cli, imageRecipe{repo: "chaoslab-kongshim", pkg: "./lab/testdata/kongshim", binName: "kongshim"}, t.TempDir())
@@ -173,7 +180,7 @@ func TestDockerKongImagePathWithStandIn(t *testing.T) {
 	}
 	t.Setenv("CHAOSLAB_KONG_IMAGE", ref)
 	l := newDockerLab(t)
-	if !l.Backend().Has(CapRealKong) {
+	if !l.Backend().Has(lab.CapRealKong) {
 		t.Fatalf("image %s is present: CapRealKong must be true", ref)
 	}
 	up, err := l.Upstream(ctx, "orders", upstream.Config{})
@@ -199,7 +206,7 @@ func TestDockerKongImagePathWithStandIn(t *testing.T) {
 
 // waitAccessLog waits (bounded) for the gateway's first access-log line: a
 // container's log stream arrives asynchronously, after the response.
-func waitAccessLog(t *testing.T, g *Gateway) {
+func waitAccessLog(t *testing.T, g *lab.Gateway) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); len(g.AccessLog()) == 0; {
 		if time.Now().After(deadline) {

@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/chaoslab/chaoslab/fakes"
+
+	"github.com/chaoslab/chaoslab/lab/internal/lines"
 )
 
 // dockerService is one running container: its URL as the host reaches it,
@@ -24,7 +26,7 @@ import (
 type dockerService struct {
 	name      string
 	c         testcontainers.Container
-	out, err  *lineBuffer
+	out, err  *lines.Buffer
 	url       string
 	outer     *strings.Replacer // bridge mode: container addresses -> published ones
 	fixedInfo map[string]string // info the backend knows itself (real Kong)
@@ -76,7 +78,7 @@ func (s *dockerService) Close() error {
 }
 
 // lineSink feeds a container's log frames into the stdout and stderr buffers.
-type lineSink struct{ out, err *lineBuffer }
+type lineSink struct{ out, err *lines.Buffer }
 
 func (l lineSink) Accept(log testcontainers.Log) {
 	if log.LogType == testcontainers.StderrLog {
@@ -109,7 +111,7 @@ type containerSpec struct {
 // spec.ready says so (or the container exits: the error carries its stderr).
 func (d *docker) start(ctx context.Context, spec containerSpec) (*dockerService, error) {
 	name := d.nextName(spec.component)
-	s := &dockerService{name: name, out: newLineBuffer(10000), err: newLineBuffer(10000)}
+	s := &dockerService{name: name, out: lines.New(10000), err: lines.New(10000)}
 	req := d.request(name, spec, s)
 	if err := d.track(s); err != nil {
 		return nil, err

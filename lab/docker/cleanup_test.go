@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
+
+	"github.com/chaoslab/chaoslab/lab"
 )
 
 const helperEnv = "CHAOSLAB_DOCKER_HELPER"
@@ -28,7 +30,7 @@ func TestDockerHelperProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	l, err := New(ctx, WithBackend(DockerBackend), WithDir(os.Getenv(helperEnv)))
+	l, err := lab.New(ctx, lab.WithBackend(Name), lab.WithDir(os.Getenv(helperEnv)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestDockerHelperProcess(t *testing.T) {
 func startHelper(t *testing.T) (*exec.Cmd, string) {
 	t.Helper()
 	if cli, err := dockerClient(context.Background()); err != nil {
-		t.Skip(ErrDockerUnavailable.Error())
+		t.Skip(ErrUnavailable.Error())
 	} else {
 		cli.Close()
 	}
@@ -137,7 +139,7 @@ func TestDockerCtrlCLeavesNothing(t *testing.T) {
 }
 
 // A run whose process was SIGKILLed leaves containers; `chaoslab cleanup`
-// (DockerCleanupLeftovers) removes them and leaves live runs alone.
+// (CleanupLeftovers) removes them and leaves live runs alone.
 func TestDockerCleanupRemovesDeadRunsOnly(t *testing.T) {
 	live := newDockerLab(t)
 	if _, err := live.Upstream(context.Background(), "live", upstream.Config{}); err != nil {
@@ -151,7 +153,7 @@ func TestDockerCleanupRemovesDeadRunsOnly(t *testing.T) {
 	if len(dockerPS(t, dead)) == 0 {
 		t.Fatal("a SIGKILLed run should have left containers behind (nothing to clean up: the test cannot fail)")
 	}
-	removed, err := DockerCleanupLeftovers(context.Background())
+	removed, err := CleanupLeftovers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"context"
@@ -58,12 +58,12 @@ func containerName(c container.Summary) string {
 	return c.ID[:12]
 }
 
-// DockerCleanupLeftovers removes the containers and networks of docker labs
+// CleanupLeftovers removes the containers and networks of docker labs
 // whose process is gone: those labelled with this host's name and a pid that
 // is not alive. A lab's Close removes its own; leftovers come from a process
 // killed without a chance to run it (SIGKILL, a crashed test binary). Runs of
 // live processes and of other hosts sharing the daemon are left alone.
-func DockerCleanupLeftovers(ctx context.Context) (removed []string, err error) {
+func CleanupLeftovers(ctx context.Context) (removed []string, err error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return nil, err
@@ -130,11 +130,11 @@ func pidAlive(s string) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// DockerPruneImages removes the images the docker backend built (label
+// PruneImages removes the images the docker backend built (label
 // chaoslab.image) that no container uses, except the newest of each
 // repository: every change to the source makes a new content-hash tag, and
 // old ones would pile up.
-func DockerPruneImages(ctx context.Context) (removed []string, err error) {
+func PruneImages(ctx context.Context) (removed []string, err error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return nil, err
@@ -177,10 +177,10 @@ func DockerPruneImages(ctx context.Context) (removed []string, err error) {
 	return removed, errors.Join(errs...)
 }
 
-// DockerDeadRuns lists the run ids of this host whose process is gone and
-// whose containers or networks are still there (what DockerCleanupLeftovers
+// DeadRuns lists the run ids of this host whose process is gone and
+// whose containers or networks are still there (what CleanupLeftovers
 // would remove), for `chaoslab doctor`.
-func DockerDeadRuns(ctx context.Context) ([]string, error) {
+func DeadRuns(ctx context.Context) ([]string, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"context"
@@ -6,13 +6,15 @@ import (
 	"os"
 
 	"github.com/chaoslab/chaoslab/fakes"
+
+	"github.com/chaoslab/chaoslab/lab"
 )
 
 // StartFake runs `chaoslab fake NAME args...` in the chaoslab image. The lab
 // directory is mounted at the same path, so paths in args (certificates,
 // configs) mean the same inside, and the container runs as this user, so
 // what it writes there is removed with the directory.
-func (d *docker) StartFake(ctx context.Context, cfg fakes.Config) (Service, error) {
+func (d *docker) StartFake(ctx context.Context, cfg fakes.Config) (lab.Service, error) {
 	name := cfg.Fake()
 	s, err := d.start(ctx, d.chaoslabSpec(name, append([]string{"fake", name}, cfg.Args()...)))
 	if err != nil {

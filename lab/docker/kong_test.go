@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"slices"
@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/chaoslab/chaoslab/lab/internal/realkong"
+	"github.com/chaoslab/chaoslab/lab"
 )
 
 // The real-Kong container request, checked without a daemon: DB-less with
@@ -15,7 +16,7 @@ import (
 // the streams the Gateway reads, listeners on loopback in host mode.
 func TestKongContainerRequestHostMode(t *testing.T) {
 	d := &docker{run: "r1", kong: "kong:3.9", net: dockerNet{mode: netHost, addrs: newAddrMap()}}
-	spec := d.kongSpec("/tmp/lab/kong.yml", GatewayOptions{Hosts: map[string]string{"b.internal": "127.0.0.1", "a.internal": "127.0.0.1"}, DNS: "127.0.0.1:5353"}, 41000, 41001)
+	spec := d.kongSpec("/tmp/lab/kong.yml", lab.GatewayOptions{Hosts: map[string]string{"b.internal": "127.0.0.1", "a.internal": "127.0.0.1"}, DNS: "127.0.0.1:5353"}, 41000, 41001)
 	req := d.request("chaoslab-r1-kong-1", spec, nil)
 	want := map[string]string{
 		"KONG_DATABASE":               "off",
@@ -57,7 +58,7 @@ func TestKongContainerRequestHostMode(t *testing.T) {
 func TestKongContainerRequestBridgeMode(t *testing.T) {
 	d := &docker{run: "r2", kong: "kong:3.9", net: dockerNet{mode: netBridge, addrs: newAddrMap()}}
 	p, a, _ := d.kongPorts()
-	req := d.request("chaoslab-r2-kong-1", d.kongSpec("/tmp/lab/kong.bridge.yml", GatewayOptions{}, p, a), nil)
+	req := d.request("chaoslab-r2-kong-1", d.kongSpec("/tmp/lab/kong.bridge.yml", lab.GatewayOptions{}, p, a), nil)
 	if req.Env["KONG_PROXY_LISTEN"] != "0.0.0.0:8000" || req.Env["KONG_ADMIN_LISTEN"] != "0.0.0.0:8001" {
 		t.Errorf("listen %q %q", req.Env["KONG_PROXY_LISTEN"], req.Env["KONG_ADMIN_LISTEN"])
 	}

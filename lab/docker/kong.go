@@ -1,4 +1,4 @@
-package lab
+package docker
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/chaoslab/chaoslab/lab/internal/realkong"
+	"github.com/chaoslab/chaoslab/lab"
 )
 
 // KindEmulationNoKong is the gateway kind the docker backend reports when it
@@ -33,7 +34,7 @@ const (
 // (nothing is pulled: `docker pull kong:3.9` first), else the gateway
 // emulation from the chaoslab image. Both are driven through the same admin
 // API; kind says which ran, for the report.
-func (d *docker) StartGateway(ctx context.Context, configPath string, o GatewayOptions) (Service, string, error) {
+func (d *docker) StartGateway(ctx context.Context, configPath string, o lab.GatewayOptions) (lab.Service, string, error) {
 	if d.net.mode == netBridge {
 		p, err := d.bridgeKongConfig(configPath, o)
 		if err != nil {
@@ -46,10 +47,16 @@ func (d *docker) StartGateway(ctx context.Context, configPath string, o GatewayO
 		s   *dockerService
 		err error
 	)
-	if d.kong == "" {
+	switch {
+	case o.Selected() == "emulation":
+		kind = "emulation"
+		s, err = d.startEmulation(ctx, configPath, o)
+	case d.kong == "" && o.Selected() == "kong":
+		return nil, "", fmt.Errorf("no Kong image here (kong:3.9, CHAOSLAB_KONG_IMAGE or chaoslab/kong:3.9.1-local): %w", lab.ErrRealKongNotBuilt)
+	case d.kong == "":
 		kind = KindEmulationNoKong
 		s, err = d.startEmulation(ctx, configPath, o)
-	} else {
+	default:
 		s, err = d.startKong(ctx, configPath, o)
 	}
 	if err != nil || d.net.mode != netBridge {
@@ -65,8 +72,8 @@ func (d *docker) StartGateway(ctx context.Context, configPath string, o GatewayO
 	return s, kind, nil
 }
 
-func (d *docker) startEmulation(ctx context.Context, configPath string, o GatewayOptions) (*dockerService, error) {
-	args := gatewayConfig(configPath, o).Args()
+func (d *docker) startEmulation(ctx context.Context, configPath string, o lab.GatewayOptions) (*dockerService, error) {
+	args := o.EmulationConfig(configPath).Args()
 	if d.net.mode == netBridge {
 		// Upstreams are other containers, reached by alias.
 		args = append(args, "--allow-non-loopback")
@@ -80,7 +87,7 @@ func (d *docker) startEmulation(ctx context.Context, configPath string, o Gatewa
 	return d.start(ctx, spec)
 }
 
-func (d *docker) startKong(ctx context.Context, configPath string, o GatewayOptions) (*dockerService, error) {
+func (d *docker) startKong(ctx context.Context, configPath string, o lab.GatewayOptions) (*dockerService, error) {
 	var lastErr error
 	for try := 0; try < 3; try++ { // free ports can be taken before Kong binds them
 		proxy, admin, err := d.kongPorts()
@@ -136,7 +143,7 @@ func kongURLs(ctx context.Context, mode dockerNetMode, t wait.StrategyTarget, pr
 // read-only, the proxy's access log on stdout and its error log on stderr
 // (what Gateway.AccessLog/ErrorLog read), listeners on 127.0.0.1 in host
 // mode, names from GatewayOptions.Hosts in /etc/hosts.
-func (d *docker) kongSpec(configPath string, o GatewayOptions, proxy, admin int) containerSpec {
+func (d *docker) kongSpec(configPath string, o lab.GatewayOptions, proxy, admin int) containerSpec {
 	host := "127.0.0.1"
 	if d.net.mode == netBridge {
 		host = "0.0.0.0"
@@ -186,7 +193,7 @@ func (d *docker) kongSpec(configPath string, o GatewayOptions, proxy, admin int)
 // bridgeKongConfig writes a copy of kong.yml whose services and targets at
 // published loopback addresses of the run's containers point at their
 // aliases instead (see rewriteKongConfig).
-func (d *docker) bridgeKongConfig(configPath string, o GatewayOptions) (string, error) {
+func (d *docker) bridgeKongConfig(configPath string, o lab.GatewayOptions) (string, error) {
 	b, err := os.ReadFile(configPath)
 	if err != nil {
 		return "", err
