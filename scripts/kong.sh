@@ -153,6 +153,9 @@ fi
 apt_install() {
 	[[ "$(id -u)" == 0 ]] || die "missing Debian packages $* (run as root, or: apt-get install -y $*)"
 	say "apt: installing $*"
+	# A fresh machine may have no package lists yet.
+	timeout 600 apt-get -o DPkg::Lock::Timeout=600 update -qq >"${P}.apt.log" 2>&1 ||
+		say "apt-get update failed (installing from the lists there are): $(tail -2 "${P}.apt.log" | tr '\n' ' ')"
 	if ! timeout 1800 apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@" >"${P}.apt.log" 2>&1; then
 		die "step apt-get install failed: $(tail -5 "${P}.apt.log" | tr '\n' ' ')"
 	fi
@@ -418,6 +421,10 @@ step atc-router 1200 do_atc_router
 step lua-libs 120 do_lua_libs
 step env 30 do_env
 step smoke 60 do_smoke
+# Debug info would name the deleted build folder (and weigh ~20 MB); the
+# symbols stay, so a backtrace still says which function.
+strip --strip-debug "${P}/openresty/nginx/sbin/nginx" "${P}"/openresty/luajit/lib/libluajit-5.1.so.* \
+	"${P}"/openresty/luajit/bin/luajit-* 2>/dev/null || say "strip: debug info left in place"
 rm -rf "${SRC}"
 du -sh "${P}" | awk '{print "kong.sh: installed " $1}' >&2
 date -u +%FT%TZ >"${P}/.complete"
