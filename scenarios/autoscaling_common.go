@@ -56,13 +56,18 @@ type asLab struct {
 // Everything stops when the lab closes, before the cluster is deleted.
 func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes ...cluster.NodeSpec) *asLab {
 	c := s.Cluster
-	if c.Provider != "kwok" {
-		// Deploy and Simulate play pods that run no container (kwok); on kind or
-		// an existing cluster the pods would have to run the upstream's image
-		// with real CPU, which lab/cluster does not deploy yet.
-		s.Skip(fmt.Sprintf("the autoscaling scenarios simulate pods with kwok; the %s cluster would need real replica pods, which the lab does not deploy yet: run with CLUSTER=kwok", c.Provider))
-	}
 	x := &asLab{c: c, model: model, name: spec.Name}
+	if c.RealPods() {
+		// The same replica on a real node: model.CPUCost ms of real CPU per
+		// request under a limit of capacity x cost (so it saturates at the
+		// model's capacity, and queues above it as the simulated one does),
+		// and the model's service time as latency.
+		spec.CPUPerRequest = time.Duration(model.CPUCost * float64(time.Millisecond))
+		spec.Latency = model.Service
+		spec.CPULimit = cluster.FormatMillicores(int64(model.Capacity() * model.CPUCost))
+		s.Note(fmt.Sprintf("real pods on %s: `chaoslab fake upstream --cpu-per-request %s --latency %s` from a FROM-scratch image, CPU request %s, limit %s; "+
+			"metrics-server reads their CPU from the kubelet", c.Provider, spec.CPUPerRequest, spec.Latency, spec.CPURequest, spec.CPULimit))
+	}
 	for _, n := range nodes {
 		s.Must(c.AddNodeSpec(s.Ctx, n), "adding node "+n.Name)
 	}
@@ -102,7 +107,18 @@ func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes .
 
 	want := max(spec.Replicas, 1)
 	x.within(s, fmt.Sprintf("%d ready replicas of %s", want, spec.Name), 30*time.Second, func(ctx context.Context) error {
-		return x.w.WaitReady(ctx, c, want)
+		if err := x.w.WaitReady(ctx, c, want); err != nil {
+			return err
+		}
+		// Ready in the API is not yet routed: wait for the Service stand-in too.
+		for len(x.sim.Endpoints()) < int(want) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%d of %d ready pods routed (%v)", len(x.sim.Endpoints()), want, x.sim.Errors())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return nil
 	})
 	s.Lab.Record("started", "cluster", fmt.Sprintf("deployment %s/%s with %d replica(s); its Service stands in at %s", x.w.Namespace, spec.Name, want, x.svc))
 	return x
@@ -141,21 +157,10 @@ func (x *asLab) eventually(s *S, what string, within time.Duration, cond func() 
 	return at
 }
 
-// cpuPercent is the HPA's current CPU utilization, nil while unknown.
-func cpuPercent(h *autoscalingv2.HorizontalPodAutoscaler) *int32 {
-	for _, m := range h.Status.CurrentMetrics {
-		if m.Resource != nil && m.Resource.Current.AverageUtilization != nil {
-			v := *m.Resource.Current.AverageUtilization
-			return &v
-		}
-	}
-	return nil
-}
-
 // hpaCPU is h's current CPU utilization in percent; the scenario fails if the
 // HPA has none.
 func (x *asLab) hpaCPU(s *S, h *autoscalingv2.HorizontalPodAutoscaler) float64 {
-	p := cpuPercent(h)
+	p := cluster.HPACPUPercent(h)
 	if p == nil {
 		s.failAt("the HPA reports no CPU utilization: "+strings.Join(conditionLines(h.Status.Conditions), "; "), 1)
 	}
