@@ -80,6 +80,16 @@ func Setup(ctx context.Context, dir, name string) (_ *Env, err error) {
 		}
 	}()
 	e.netnsMounted = isMountPoint("/run/netns")
+	// Mount points for the per-run dirs; those made here are removed again
+	// (before `ip netns add`, which makes /run/netns itself).
+	for _, p := range hostPaths {
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return nil, err
+			}
+			e.createdDirs = append(e.createdDirs, p)
+		}
+	}
 	if _, err := os.Stat(e.NsPath()); err == nil {
 		return nil, fmt.Errorf("network namespace %s exists already: remove it with `ip netns del %s`", name, name)
 	}
@@ -99,14 +109,6 @@ func Setup(ctx context.Context, dir, name string) (_ *Env, err error) {
 	}
 	if err := e.makeCgroupRoot(); err != nil {
 		return nil, err
-	}
-	for _, p := range hostPaths {
-		if _, err := os.Stat(p); os.IsNotExist(err) {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, err
-			}
-			e.createdDirs = append(e.createdDirs, p)
-		}
 	}
 	if err := e.startAnchor(ctx); err != nil {
 		return nil, err
