@@ -4,7 +4,7 @@
 #   make test       run every test
 #
 # Variables: SCENARIO=<ginkgo label filter> (e.g. faults, 'gateway && !504-slow-upstream'),
-# BACKEND=embedded|docker, CLUSTER=kwok|kind|existing|none (default: kwok when
+# BACKEND=embedded|docker, CLUSTER=kwok|node|kind|existing|none (default: kwok when
 # `make k8s-tools` has built it, else none), REPORT_DIR=reports/latest.
 
 SHELL       := /bin/bash
@@ -20,13 +20,13 @@ export CHAOSLAB_BACKEND    := $(BACKEND)
 export CHAOSLAB_REPORT_DIR := $(abspath $(REPORT_DIR))
 export CHAOSLAB_CLUSTER    := $(CLUSTER)
 
-.PHONY: scenario test unit catalog catalog-docker lint bench build k8s-tools doctor clean help
+.PHONY: scenario test unit catalog catalog-docker catalog-node lint bench build k8s-tools doctor clean help
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
-scenario: $(if $(filter kwok,$(CLUSTER)),k8s-tools)
+scenario: $(if $(filter kwok node,$(CLUSTER)),k8s-tools)
 	@mkdir -p $(REPORT_DIR)
 	$(GINKGO) $(if $(SCENARIO),--label-filter='$(SCENARIO)') --junit-report=junit.xml \
 		--output-dir=$(REPORT_DIR) --keep-going --timeout=60m $(GINKGO_OPTS) ./scenarios/suite
@@ -49,6 +49,12 @@ catalog:
 catalog-docker:
 	$(MAKE) --no-print-directory scenario BACKEND=docker SCENARIO='faults || gateway' REPORT_DIR=reports/test-docker
 
+# The autoscaling family on real pods: a real kubelet and containerd in a
+# network namespace of the run (needs root; `make k8s-tools` installs the
+# Debian packages). Skipped with the reason when the node cannot run.
+catalog-node:
+	$(MAKE) --no-print-directory scenario CLUSTER=node SCENARIO=autoscaling REPORT_DIR=reports/test-node
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -70,4 +76,4 @@ k8s-tools:
 	@scripts/k8s-tools.sh >/dev/null
 
 clean:
-	rm -rf bin reports/latest reports/test reports/test-docker
+	rm -rf bin reports/latest reports/test reports/test-docker reports/test-node
