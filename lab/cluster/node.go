@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +133,13 @@ func (n *Node) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	reapStale(root, n.Log)
+	reapStale(root, n.Log, func(work string) {
+		// A dead run's netns and cgroups are named after its cluster.
+		base := filepath.Base(work)
+		if i := strings.LastIndexByte(base, '-'); i > 0 {
+			_ = node.Reclaim(work, "chaoslab-"+base[:i]).Teardown()
+		}
+	})
 	work, err := os.MkdirTemp(root, name+"-")
 	if err != nil {
 		return nil, err
@@ -390,6 +397,9 @@ func (nc *nodeCluster) addNode(ctx context.Context, c *Cluster, n NodeSpec) erro
 	}
 	if n.Pods > 0 {
 		conf.MaxPods = n.Pods
+	}
+	if conf.MaxPods == nc.kubeletConf.MaxPods && len(conf.Reserved) == len(nc.kubeletConf.Reserved) && conf.Reserved["cpu"] == nc.kubeletConf.Reserved["cpu"] {
+		return nil // already this shape (asked for more CPU than the machine has: kept)
 	}
 	if err := nc.kubelet.Stop(10 * time.Second); err != nil {
 		return err

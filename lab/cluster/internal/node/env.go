@@ -258,17 +258,39 @@ func ReadTunables() map[string]string {
 	return out
 }
 
+// Reclaim is the Env of a run whose lab process died (found by its run dir):
+// Teardown on it removes its processes, netns and cgroups.
+func Reclaim(dir, name string) *Env {
+	e := &Env{Dir: dir, Netns: name, CgroupRoot: "/" + name}
+	for _, h := range cgroupHierarchies() {
+		if d := filepath.Join(h, e.CgroupRoot); isDir(d) {
+			e.cgroupDirs = append(e.cgroupDirs, d)
+		}
+	}
+	return e
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
 // Teardown removes everything Setup made, after killing every process still in
 // the namespaces or the cgroup root. Safe on a partly set-up Env; idempotent.
 func (e *Env) Teardown() error {
 	var errs []error
 	KillCgroup(e.cgroupDirs)
+	// Everything started in the namespaces: the daemons, kwokctl's components,
+	// containerd's shims, leftovers of a run that died.
+	nsIno := inode(e.NsPath())
+	var mntIno uint64
 	if e.anchor != nil {
-		nsIno := inode(e.NsPath())
-		mntIno := inode(fmt.Sprintf("/proc/%d/ns/mnt", e.anchor.Process.Pid))
+		mntIno = inode(fmt.Sprintf("/proc/%d/ns/mnt", e.anchor.Process.Pid))
+	}
+	if nsIno != 0 || mntIno != 0 {
 		var pids []int
 		for _, pid := range allPids() {
-			if pid == e.anchor.Process.Pid || pid == os.Getpid() {
+			if (e.anchor != nil && pid == e.anchor.Process.Pid) || pid == os.Getpid() {
 				continue
 			}
 			if (nsIno != 0 && inode(fmt.Sprintf("/proc/%d/ns/net", pid)) == nsIno) ||
@@ -279,6 +301,8 @@ func (e *Env) Teardown() error {
 		if err := Terminate(pids, 5*time.Second); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if e.anchor != nil {
 		_ = e.anchor.Process.Kill()
 		<-e.anchorDone
 		e.anchor = nil
