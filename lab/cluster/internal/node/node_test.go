@@ -44,7 +44,10 @@ func TestEnvContainerdImageAndTeardown(t *testing.T) {
 			t.Skip(b + " missing: apt-get install containerd iproute2 util-linux")
 		}
 	}
-	links := func() string { out, _ := exec.Command("ip", "-o", "link", "show").Output(); return fieldsOf(string(out)) }
+	links := func() string {
+		out, _ := exec.Command("ip", "-o", "link", "show").Output()
+		return fieldsOf(string(out))
+	}
 	mounts := func() string { b, _ := os.ReadFile("/proc/mounts"); return fieldsOf(string(b)) }
 	netns := func() string { out, _ := exec.Command("ip", "netns", "list").Output(); return string(out) }
 	l0, m0, n0, s0 := links(), mounts(), netns(), ReadTunables()
