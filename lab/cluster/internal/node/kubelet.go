@@ -127,6 +127,10 @@ evictionHard:
 serializeImagePulls: false
 resolvConf: %[4]s
 maxPods: %[5]d
+# Allocatable (kubeReserved) shapes what the scheduler sees, not the pods'
+# cgroup: with "pods" enforced a 150m node gets cpu.shares 153 and its pods
+# starve on a shared, loaded machine.
+enforceNodeAllocatable: ["none"]
 %[6]sauthentication:
   anonymous: {enabled: false}
   webhook: {enabled: true, cacheTTL: 10s}
