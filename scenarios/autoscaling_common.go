@@ -79,8 +79,12 @@ func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes .
 		spec.CPUPerRequest = time.Duration(model.CPUCost*float64(time.Millisecond)) - realRequestOverhead
 		spec.Latency = model.Service
 		spec.CPULimit = cluster.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitShare))
-		s.Note(fmt.Sprintf("real pods on %s: `chaoslab fake upstream --cpu-per-request %s --latency %s` from a FROM-scratch image, CPU request %s, limit %s; "+
-			"metrics-server reads their CPU from the kubelet", c.Provider, spec.CPUPerRequest, spec.Latency, spec.CPURequest, spec.CPULimit))
+		res := "no CPU request (so no limit either)"
+		if spec.CPURequest != "" {
+			res = fmt.Sprintf("CPU request %s, limit %s", spec.CPURequest, spec.CPULimit)
+		}
+		s.Note(fmt.Sprintf("real pods on %s: `chaoslab fake upstream --cpu-per-request %s --latency %s` from a FROM-scratch image, %s; "+
+			"metrics-server reads their CPU from the kubelet", c.Provider, spec.CPUPerRequest, spec.Latency, res))
 	}
 	for _, n := range nodes {
 		s.Must(c.AddNodeSpec(s.Ctx, n), "adding node "+n.Name)
