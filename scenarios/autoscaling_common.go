@@ -52,6 +52,16 @@ const realRequestOverhead = 1750 * time.Microsecond
 // A limit of 3/4 of it (150m) saturates at about 40 requests/s like the model.
 const realLimitShare = 0.75
 
+// realPodSpec is spec for real pods playing model: the model's CPU cost (less
+// the measured overhead) burnt per request, its service time as latency, and
+// a limit at which one pod saturates near the model's capacity.
+func realPodSpec(spec cluster.WorkloadSpec, model replicaModel) cluster.WorkloadSpec {
+	spec.CPUPerRequest = time.Duration(model.CPUCost*float64(time.Millisecond)) - realRequestOverhead
+	spec.Latency = model.Service
+	spec.CPULimit = cluster.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitShare))
+	return spec
+}
+
 // asLab is the topology of one autoscaling scenario: a workload on the
 // cluster, its simulated replicas, a loopback URL standing in for its Service,
 // and an observer recording the Deployment, the HPA and events.
@@ -76,9 +86,7 @@ func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes .
 		// request under a limit of capacity x cost (so it saturates at the
 		// model's capacity, and queues above it as the simulated one does),
 		// and the model's service time as latency.
-		spec.CPUPerRequest = time.Duration(model.CPUCost*float64(time.Millisecond)) - realRequestOverhead
-		spec.Latency = model.Service
-		spec.CPULimit = cluster.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitShare))
+		spec = realPodSpec(spec, model)
 		res := "no CPU request (so no limit either)"
 		if spec.CPURequest != "" {
 			res = fmt.Sprintf("CPU request %s, limit %s", spec.CPURequest, spec.CPULimit)
