@@ -120,6 +120,13 @@ func WorkloadImage(ctx context.Context) (tag, tarPath string, err error) {
 		if err := os.Rename(part, tarPath); err != nil {
 			return "", "", err
 		}
+		// One image per binary content: the older ones (86 MB each) are stale.
+		olds, _ := filepath.Glob(filepath.Join(dir, "chaoslab-*.tar"))
+		for _, o := range olds {
+			if o != tarPath {
+				_ = os.Remove(o)
+			}
+		}
 	}
 	workloadImageCache.tag, workloadImageCache.tar = tag, tarPath
 	return tag, tarPath, nil
