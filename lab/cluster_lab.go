@@ -11,7 +11,7 @@ import (
 )
 
 // EnvCluster selects the cluster provider for scenarios that need one:
-// kwok, kind or existing; "none" turns clusters off. Unset means kwok when
+// kwok, node, kind or existing; "none" turns clusters off. Unset means kwok when
 // its tools are built, else none.
 const EnvCluster = "CHAOSLAB_CLUSTER"
 

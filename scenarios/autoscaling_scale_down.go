@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -107,6 +108,11 @@ func (p *hpaScaleDown) Run(s *S) {
 			To(BeBetween((W - 2*time.Second).Seconds(), (W + time.Second).Seconds(), "s"))
 		s.Expect(drop.Sub(stopped).Seconds(), "from the stop to the drop: the window plus at most two 10 s metrics samples").
 			To(BeNumber("<=", (W + 22*time.Second).Seconds(), "s"))
+		// The controller's event recorder sends the event after the rescale, and
+		// the observer sees it a moment later still: wait (bounded) for it first.
+		ectx, cancel := context.WithTimeout(s.Ctx, 10*time.Second)
+		_ = x.obs.WaitFor(ectx, "the SuccessfulRescale event", func(o *cluster.Observer) bool { return len(o.Events("SuccessfulRescale")) > 0 })
+		cancel()
 		s.Expect(x.eventLines("SuccessfulRescale"), "the HPA's event").To(HaveLogLines("reason: All metrics below target", ">=", 1))
 		s.Expect(x.specReplicas(s), "deployment replicas (API)").To(BeNumber("<", asScaleDownMax, "replicas"))
 		x.eventually(s, "the removed pods to be gone", 15*time.Second, func() bool {

@@ -101,6 +101,9 @@ func (p *hpaScaleUp) Run(s *S) {
 			s.Failf("no second replica was ever ready although 3 were; %s", x.state())
 		}
 		s.Measure("time on one replica after the spike began", second.Sub(t0).Seconds(), "s", "")
+		top, sum := x.topPods(s)
+		s.Measure("CPU of the pods (kubectl top pods)", float64(sum), "m", fmt.Sprintf("metrics-server, per pod %v; %s",
+			top, map[bool]string{true: "measured by the kubelet (real pods)", false: "kwok's simulated usage"}[x.c.RealPods()]))
 		// The answers back so far; the slowest of the peak are still queued.
 		s.Expect(spike.soFar().Between(t0, second), "one replica under the spike (answers so far): latency far above its 50 ms service time").
 			To(HaveLatencyQuantile(0.95, ">", 3*webReplica.Service))

@@ -265,20 +265,22 @@ func TestBeText(t *testing.T) {
 	}
 }
 
-// On a cluster whose pods are real (kind, existing) the family is skipped
-// with what to run instead, never silently passed.
-func TestAutoscalingSkipsWithoutKwok(t *testing.T) {
-	s := &S{Ctx: context.Background(), Cluster: &cluster.Cluster{Provider: "kind"}}
-	defer func() {
-		sk, ok := recover().(skip)
-		if !ok {
-			t.Fatal("startWorkload on a kind cluster did not skip")
-		}
-		if !strings.Contains(sk.reason, "CLUSTER=kwok") {
-			t.Errorf("skip reason %q does not say what to run", sk.reason)
-		}
-	}()
-	s.startWorkload(cluster.WorkloadSpec{Name: asWorkload}, webReplica)
+// On node, kind and existing clusters the family runs real pods: the model's
+// CPU per request (less the measured overhead) under a limit that saturates
+// near the model's capacity.
+func TestRealPodSpecFollowsTheModel(t *testing.T) {
+	spec := realPodSpec(cluster.WorkloadSpec{Name: asWorkload, CPURequest: asCPURequest}, webReplica)
+	if spec.CPUPerRequest != 5*time.Millisecond-realRequestOverhead || spec.Latency != webReplica.Service || spec.CPULimit != "150m" {
+		t.Errorf("real pod spec %+v", spec)
+	}
+	// At the limit one pod answers about what the model's replica answers.
+	perRequest := float64(spec.CPUPerRequest+realRequestOverhead) / float64(time.Millisecond)
+	if capacity := 150 / perRequest; capacity < 0.7*webReplica.Capacity() || capacity > 1.1*webReplica.Capacity() {
+		t.Errorf("a real pod saturates at %.0f requests/s, the model at %.0f", capacity, webReplica.Capacity())
+	}
+	if !(&cluster.Cluster{Provider: "kind"}).RealPods() || (&cluster.Cluster{Provider: "kwok"}).RealPods() {
+		t.Error("kind runs real pods, kwok simulated ones")
+	}
 }
 
 // spanPlay overloads one replica for half a second, then sends a trickle

@@ -89,7 +89,7 @@ func (p *hpaUnknownTarget) Run(s *S) {
 		h := x.hpa(s)
 		s.Expect(conditionLines(h.Status.Conditions), "the HPA's condition (API)").
 			To(HaveLogLines("ScalingActive=False FailedGetResourceMetric: the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu in container app of Pod", "==", 1))
-		s.Expect(pct(cpuPercent(h)), "kubectl get hpa TARGETS: the current utilization").To(beText("<unknown>"))
+		s.Expect(pct(cluster.HPACPUPercent(h)), "kubectl get hpa TARGETS: the current utilization").To(beText("<unknown>"))
 		s.Expect(x.eventLines("FailedGetResourceMetric"), "events (kubectl describe hpa)").
 			To(HaveLogLines("missing request for cpu in container app of Pod", ">=", 1))
 		_, top := x.topPods(s)

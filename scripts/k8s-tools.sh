@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # k8s-tools.sh builds the Kubernetes control plane the kwok cluster provider runs
 # (kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kwokctl,
-# metrics-server) from Go modules, because no release binary can be downloaded here.
+# metrics-server) from Go modules, because no release binary can be downloaded here,
+# plus what the node provider adds: the kubelet (same module) and the pause binary
+# (gcc, from the k8s.io/kubernetes module source). As root on Debian it installs the
+# node's packages when missing (containerd, runc, CNI plugins, iptables, conntrack,
+# iproute2, gcc, libc6-dev).
 #
 # Output: ${CHAOSLAB_CACHE:-$HOME/.cache/chaoslab}/k8s-tools/<key>/ where <key> hashes the
 # tools modules' go.mod/go.sum, this script's build recipe and the Go version, so any
@@ -42,15 +46,22 @@ recipe() {
 	echo "kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|${k}"
 	echo "kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|${k}"
 	echo "kube-scheduler|kubernetes|k8s.io/kubernetes/cmd/kube-scheduler|${k}"
+	echo "kubelet|kubernetes|k8s.io/kubernetes/cmd/kubelet|${k}"
 	echo "etcd|kubernetes|go.etcd.io/etcd/server/v3|-s -w"
 	echo "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}"
 	echo "kwokctl|kwok|sigs.k8s.io/kwok/cmd/kwokctl|-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}"
 	echo "metrics-server|metrics-server|sigs.k8s.io/metrics-server/cmd/metrics-server|-s -w -X k8s.io/client-go/pkg/version.gitVersion=${METRICS_SERVER_VERSION} -X k8s.io/component-base/version.gitVersion=${METRICS_SERVER_VERSION}"
 }
 
+# pause (the pod sandbox's process) is C: build/pause/linux/pause.c of the
+# k8s.io/kubernetes module, linked statically.
+PAUSE_VERSION="3.10.1"
+pause_recipe() { echo "pause|gcc -Os -static -DVERSION=v${PAUSE_VERSION}-chaoslab build/pause/linux/pause.c"; }
+
 cache_key() {
 	{
 		recipe
+		pause_recipe
 		go env GOVERSION GOOS GOARCH
 		(cd "${tools}" && for f in */go.mod */go.sum; do echo "== ${f}"; cat "${f}"; done)
 	} | sha256sum | cut -c1-16
@@ -78,6 +89,27 @@ export GONOSUMDB="${GONOSUMDB:+${GONOSUMDB},}sigs.k8s.io/metrics-server"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:+${GOFLAGS} }-mod=mod"
 
+# The node provider's Debian packages (the kwok provider needs none of them).
+node_packages() {
+	local missing=() p
+	for p in containerd runc containernetworking-plugins iptables conntrack iproute2 gcc libc6-dev; do
+		dpkg-query -W -f='${Status}' "${p}" 2>/dev/null | grep -q "install ok installed" || missing+=("${p}")
+	done
+	if ((${#missing[@]} == 0)); then
+		return 0
+	fi
+	if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
+		echo "k8s-tools: the node cluster provider needs these Debian packages: ${missing[*]} (install them as root)" >&2
+		return 0
+	fi
+	echo "k8s-tools: installing ${missing[*]}" >&2
+	# Another apt run (a CI step, a colleague) may hold the lock: wait for it.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >&2
+}
+if command -v dpkg-query >/dev/null; then
+	node_packages
+fi
+
 built=0
 while IFS='|' read -r name module pkg ldflags; do
 	if [[ -x "${dir}/${name}" ]]; then
@@ -95,10 +127,27 @@ while IFS='|' read -r name module pkg ldflags; do
 	built=$((built + 1))
 done < <(recipe)
 
+if [[ ! -x "${dir}/pause" ]]; then
+	if command -v gcc >/dev/null; then
+		echo "k8s-tools: building pause (gcc, k8s.io/kubernetes module source)" >&2
+		src="$(cd "${tools}/kubernetes" && go mod download -json k8s.io/kubernetes | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+		tmp="$(mktemp -d "${dir}/.build-pause.XXXXXX")"
+		trap 'rm -rf "${tmp}"' EXIT
+		gcc -Os -static -DVERSION="v${PAUSE_VERSION}-chaoslab" -o "${tmp}/pause" "${src}/build/pause/linux/pause.c"
+		mv -f "${tmp}/pause" "${dir}/pause"
+		rm -rf "${tmp}"
+		trap - EXIT
+		built=$((built + 1))
+	else
+		echo "k8s-tools: no gcc: pause (for the node provider) not built; install gcc and libc6-dev" >&2
+	fi
+fi
+
 # A wrong version is the failure mode that only shows later (kwokctl refusing the
 # cluster), so check what the binaries report now.
 "${dir}/kube-apiserver" --version 2>&1 | grep -q "Kubernetes ${KUBE_VERSION}$" ||
 	{ echo "k8s-tools: kube-apiserver does not report ${KUBE_VERSION}: $("${dir}/kube-apiserver" --version 2>&1)" >&2; exit 1; }
 
-echo "k8s-tools: ${built} built, $((7 - built)) cached, took $(($(date +%s) - start))s" >&2
+total=$(($(recipe | wc -l) + 1))
+echo "k8s-tools: ${built} built, $((total - built)) cached, took $(($(date +%s) - start))s" >&2
 echo "${dir}"

@@ -33,6 +33,10 @@ type Behaviour struct {
 	SlowBody time.Duration `json:"slow_body,omitempty"` // spread the body over this long (headers first)
 	Mode     Mode          `json:"mode,omitempty"`      // "" means normal
 	CPU      time.Duration `json:"cpu,omitempty"`       // busy CPU work per request (autoscaling)
+	// CPUPerRequest is CPU time (not wall time) burnt per request: calibrated,
+	// so a pod whose CPU is throttled or shared still costs exactly this much
+	// CPU per request, and answers later instead.
+	CPUPerRequest time.Duration `json:"cpu_per_request,omitempty"`
 }
 
 // Validate says which field is wrong, in flag terms.
@@ -50,6 +54,8 @@ func (b Behaviour) Validate() error {
 		return fmt.Errorf("slow-body: must not be negative, got %s", b.SlowBody)
 	case b.CPU < 0:
 		return fmt.Errorf("cpu: must not be negative, got %s", b.CPU)
+	case b.CPUPerRequest < 0:
+		return fmt.Errorf("cpu-per-request: must not be negative, got %s", b.CPUPerRequest)
 	}
 	for _, m := range modes {
 		if b.Mode == "" || b.Mode == m {

@@ -20,6 +20,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Default.BodySize, "body-size", 0, "pad the body to at least this many bytes")
 	fs.DurationVar(&c.Default.SlowBody, "slow-body", 0, "spread the body over this long")
 	fs.DurationVar(&c.Default.CPU, "cpu", 0, "busy CPU time per request")
+	fs.DurationVar(&c.Default.CPUPerRequest, "cpu-per-request", 0, "CPU time (thread CPU, not wall time) burnt per request")
 	fs.Func("mode", "normal|close|reset|malformed|hang", func(v string) error {
 		c.Default.Mode = Mode(v)
 		return c.Default.Validate()
@@ -97,6 +98,7 @@ func behaviourArgs(b Behaviour) []string {
 	d("jitter", b.Jitter)
 	d("slow-body", b.SlowBody)
 	d("cpu", b.CPU)
+	d("cpu-per-request", b.CPUPerRequest)
 	if b.Status != 0 {
 		a = append(a, "--status", fmt.Sprint(b.Status))
 	}

@@ -15,11 +15,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/chaoslab/chaoslab/fakes/pki"
 )
@@ -243,6 +246,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b.CPU > 0 {
 		burnCPU(b.CPU)
 	}
+	if b.CPUPerRequest > 0 {
+		burnThreadCPU(b.CPUPerRequest)
+	}
 	delay := b.Latency
 	if b.Jitter > 0 {
 		delay += time.Duration(rand.Int64N(int64(b.Jitter) + 1))
@@ -377,6 +383,38 @@ func burnCPU(d time.Duration) {
 }
 
 var sinkF float64
+
+// burnThreadCPU spins until this OS thread has used d of CPU time
+// (CLOCK_THREAD_CPUTIME_ID): under a CPU limit or a busy machine the request
+// takes longer, its CPU cost stays d.
+func burnThreadCPU(d time.Duration) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start, ok := threadCPU()
+	if !ok {
+		burnCPU(d)
+		return
+	}
+	x := 1.0
+	for {
+		for i := 0; i < 2000; i++ {
+			x = x*1.0000001 + 1e-9
+		}
+		now, _ := threadCPU()
+		if now-start >= d {
+			break
+		}
+	}
+	sinkF = x
+}
+
+func threadCPU() (time.Duration, bool) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0, false
+	}
+	return time.Duration(ts.Nano()), true
+}
 
 // sortedKeys is used by the control API so its output is stable.
 func sortedKeys(m map[string]Behaviour) []string {

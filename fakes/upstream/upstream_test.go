@@ -203,3 +203,20 @@ func TestTLSUpstreamWritesAndRemovesItsCA(t *testing.T) {
 		t.Fatalf("certificate files survived Close: %v", entries)
 	}
 }
+
+// TestCPUPerRequestIsThreadCPU: --cpu-per-request burns CPU time, not wall
+// time, so the process's CPU grows by about the requested amount per request.
+func TestCPUPerRequestIsThreadCPU(t *testing.T) {
+	const per, n = 20 * time.Millisecond, 10
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	for i := 0; i < n; i++ {
+		burnThreadCPU(per)
+	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	used := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) / n
+	if used < per*8/10 || used > per*3 {
+		t.Fatalf("expected about %s of CPU per request, used %s", per, used)
+	}
+	t.Logf("%s of CPU per request (asked %s)", used, per)
+}

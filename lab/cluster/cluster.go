@@ -141,6 +141,7 @@ var providers = map[string]func() Provider{
 	"kwok":     func() Provider { return &Kwok{} },
 	"kind":     func() Provider { return &Kind{} },
 	"existing": func() Provider { return &Existing{} },
+	"node":     func() Provider { return &Node{} },
 }
 
 // Names lists the valid provider names, sorted.

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestLookup(t *testing.T) {
-	for _, name := range []string{"kwok", "kind", "existing"} {
+	for _, name := range []string{"kwok", "node", "kind", "existing"} {
 		p, err := cluster.Lookup(name)
 		if err != nil {
 			t.Fatalf("Lookup(%q): %v", name, err)
@@ -34,7 +34,7 @@ func TestLookup(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lookup of an unknown provider succeeded")
 	}
-	if want := `unknown cluster provider "minikube": valid providers are existing, kind, kwok`; err.Error() != want {
+	if want := `unknown cluster provider "minikube": valid providers are existing, kind, kwok, node`; err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
 }

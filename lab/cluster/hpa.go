@@ -93,3 +93,16 @@ func HPACondition(h *autoscalingv2.HorizontalPodAutoscaler, t autoscalingv2.Hori
 	}
 	return nil
 }
+
+// HPACPUPercent is the HPA's current average CPU utilization (percent of the
+// request), nil while the controller cannot compute it (`<unknown>` in
+// kubectl get hpa).
+func HPACPUPercent(h *autoscalingv2.HorizontalPodAutoscaler) *int32 {
+	for _, m := range h.Status.CurrentMetrics {
+		if m.Resource != nil && m.Resource.Name == corev1.ResourceCPU && m.Resource.Current.AverageUtilization != nil {
+			v := *m.Resource.Current.AverageUtilization
+			return &v
+		}
+	}
+	return nil
+}

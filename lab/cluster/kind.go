@@ -76,6 +76,7 @@ type kindBackend struct {
 	provider   *kindcluster.Provider
 	created    bool   // this lab created the cluster, so Delete deletes it
 	kubeconfig string // temp dir to remove, when the lab chose it
+	name       string // the kind cluster's name
 }
 
 // Create implements Provider.
@@ -99,6 +100,7 @@ func (k *Kind) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		}
 		kb.kubeconfig = dir
 	}
+	kb.name = name
 	c := &Cluster{Name: name, Provider: k.Name(), Namespace: name, Kubeconfig: filepath.Join(dir, "kubeconfig"), impl: kb}
 	defer func() {
 		if err != nil {
@@ -172,6 +174,43 @@ func LoadImage(ctx context.Context, c *Cluster, image string) error {
 		waitErr := save.Wait()
 		if err := errors.Join(loadErr, waitErr); err != nil {
 			return fmt.Errorf("load %s into node %s: %w", image, n.String(), err)
+		}
+	}
+	return nil
+}
+
+// loadImage is kind's LoadImage path for a docker-archive tar the lab wrote
+// (`kind load image-archive`): nodeutils.LoadImageArchive into every node.
+func (kb *kindBackend) loadImage(_ context.Context, tag, tarPath string) error {
+	nodes, err := kb.provider.ListInternalNodes(kb.name)
+	if err != nil {
+		return err
+	}
+	return loadArchive(nodeNames(nodes), tarPath, func(i int, f io.Reader) error { return nodeutils.LoadImageArchive(nodes[i], f) })
+}
+
+func nodeNames[T fmt.Stringer](ns []T) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.String()
+	}
+	return out
+}
+
+// loadArchive opens tarPath once per node and hands it to load.
+func loadArchive(nodes []string, tarPath string, load func(i int, f io.Reader) error) error {
+	if len(nodes) == 0 {
+		return errors.New("the cluster has no nodes to load the image into")
+	}
+	for i, n := range nodes {
+		f, err := os.Open(tarPath)
+		if err != nil {
+			return err
+		}
+		err = load(i, f)
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n, err)
 		}
 	}
 	return nil

@@ -1,6 +1,10 @@
 package cluster
 
 import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,5 +86,33 @@ func TestMetricsServerManifest(t *testing.T) {
 	raw, _ = metricsserver.ManifestYAML("example.test/ms:v1")
 	if !strings.Contains(string(raw), "image: example.test/ms:v1") {
 		t.Error("image override not applied")
+	}
+}
+
+// TestKindLoadsTheImageArchiveIntoEveryNode: kind's LoadImage path gets the
+// lab-built docker-archive tar once per node (kind cannot run on the lab
+// machines, so the node side is a recorder).
+func TestKindLoadsTheImageArchiveIntoEveryNode(t *testing.T) {
+	tarPath := filepath.Join(t.TempDir(), "img.tar")
+	if err := os.WriteFile(tarPath, []byte("archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := loadArchive([]string{"lab-control-plane", "lab-worker"}, tarPath, func(i int, f io.Reader) error {
+		b, _ := io.ReadAll(f)
+		got = append(got, fmt.Sprintf("%d:%s", i, b))
+		return nil
+	})
+	if err != nil || strings.Join(got, ",") != "0:archive,1:archive" {
+		t.Fatalf("loads %v, err %v", got, err)
+	}
+	if err := loadArchive(nil, tarPath, nil); err == nil {
+		t.Error("want an error for a cluster without nodes")
+	}
+	if _, ok := any(&kindBackend{}).(imageLoader); !ok {
+		t.Error("kind clusters must load the workload image themselves")
+	}
+	if _, ok := any(existingCluster{}).(imageLoader); ok {
+		t.Error("existing clusters take the image from " + EnvWorkloadImage)
 	}
 }

@@ -98,7 +98,7 @@ func (k *Kwok) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	reapStale(root, k.Log)
+	reapStale(root, k.Log, nil)
 	work, err := os.MkdirTemp(root, name+"-")
 	if err != nil {
 		return nil, err
@@ -305,8 +305,9 @@ func procStart(pid int) string {
 	return f[19]
 }
 
-// reapStale deletes work dirs under root whose owner process is gone.
-func reapStale(root string, log io.Writer) {
+// reapStale deletes work dirs under root whose owner process is gone, after
+// reclaim (if any) has removed what the provider made outside the dir.
+func reapStale(root string, log io.Writer, reclaim func(work string)) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return
@@ -324,7 +325,10 @@ func reapStale(root string, log io.Writer) {
 			}
 		}
 		if log != nil {
-			fmt.Fprintf(log, "chaoslab: removing stale kwok cluster %s (its lab process is gone)\n", work)
+			fmt.Fprintf(log, "chaoslab: removing stale cluster %s (its lab process is gone)\n", work)
+		}
+		if reclaim != nil {
+			reclaim(work)
 		}
 		_ = removeWorkDir(work)
 	}

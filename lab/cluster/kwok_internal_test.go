@@ -79,7 +79,7 @@ func TestReapStaleRemovesOrphanedClustersOnly(t *testing.T) {
 	t.Cleanup(func() { _ = orphan.Process.Kill(); <-exited })
 
 	var log strings.Builder
-	reapStale(root, &log)
+	reapStale(root, &log, nil)
 
 	select {
 	case <-exited:
@@ -95,7 +95,7 @@ func TestReapStaleRemovesOrphanedClustersOnly(t *testing.T) {
 	if len(proc.Under(stale)) != 0 {
 		t.Error("processes under the stale dir remain")
 	}
-	if !strings.Contains(log.String(), "removing stale kwok cluster") {
+	if !strings.Contains(log.String(), "removing stale cluster") {
 		t.Errorf("log %q", log.String())
 	}
 }

@@ -90,7 +90,7 @@ func Observe(ctx context.Context, c *Cluster, ns string) (*Observer, error) {
 			if h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
 				o.record(func() {
 					o.hpas = append(o.hpas, HPASample{At: time.Now(), HPA: h.Name, Current: h.Status.CurrentReplicas,
-						Desired: h.Status.DesiredReplicas, CPUPercent: cpuPercent(h), Conditions: slices.Clone(h.Status.Conditions)})
+						Desired: h.Status.DesiredReplicas, CPUPercent: HPACPUPercent(h), Conditions: slices.Clone(h.Status.Conditions)})
 				})
 			}
 		}},
@@ -126,16 +126,6 @@ func Observe(ctx context.Context, c *Cluster, ns string) (*Observer, error) {
 		close(o.done)
 	}()
 	return o, nil
-}
-
-func cpuPercent(h *autoscalingv2.HorizontalPodAutoscaler) *int32 {
-	for _, m := range h.Status.CurrentMetrics {
-		if m.Resource != nil && m.Resource.Name == corev1.ResourceCPU && m.Resource.Current.AverageUtilization != nil {
-			v := *m.Resource.Current.AverageUtilization
-			return &v
-		}
-	}
-	return nil
 }
 
 func (o *Observer) record(f func()) {

@@ -41,7 +41,9 @@ func WithUsageInterval(d time.Duration) SimOption { return func(s *Simulator) { 
 // and the HPA then reports "no metrics returned from resource metrics API".
 func WithIdleCPU(millicores int64) SimOption { return func(s *Simulator) { s.idle = millicores } }
 
-// Simulator makes a simulated workload real enough for the autoscaler: every
+// Simulator makes a simulated workload real enough for the autoscaler (and
+// routes to real pods where the cluster runs them: pods on a real node get
+// their requests at their pod IP, their CPU is the kubelet's to measure): every
 // Running pod gets a replica server, requests are spread over Running pods,
 // and each pod's CPU usage (kwok.x-k8s.io/usage-cpu) is written every interval
 // as idle + UsageMillicores(requests served in the interval). kwok integrates
@@ -80,6 +82,8 @@ type replica struct {
 	lastSeen int64
 	lastAt   time.Time
 	lastCPU  string
+	rt       http.RoundTripper // a real pod's transport (nil: s.tr)
+	real     bool              // a real pod: its CPU is measured, not written
 }
 
 // UsageSample is one write of a pod's usage annotation.
@@ -177,7 +181,7 @@ func running(p *corev1.Pod) bool {
 func (s *Simulator) reconcile(pods []*corev1.Pod) {
 	want := map[string]*corev1.Pod{}
 	for _, p := range pods {
-		if running(p) {
+		if s.c.serving(p) {
 			want[p.Name] = p
 		}
 	}
@@ -204,6 +208,19 @@ func (s *Simulator) reconcile(pods []*corev1.Pod) {
 		}
 	}
 	for _, p := range missing {
+		if !s.c.simulatedNode(p.Spec.NodeName) {
+			target, rt, err := s.c.podTarget(p, s.w.Spec.Port)
+			if err != nil {
+				s.recordErr(fmt.Errorf("pod %s: %w", p.Name, err))
+				continue
+			}
+			s.mu.Lock()
+			if !s.closed {
+				s.replicas[p.Name] = &replica{pod: p.Name, uid: p.UID, target: target, stop: func() error { return nil }, rt: rt, real: true, lastAt: time.Now()}
+			}
+			s.mu.Unlock()
+			continue
+		}
 		raw, stop, err := s.factory(s.ctx, p.Name)
 		if err != nil {
 			s.recordErr(fmt.Errorf("start replica %s: %w", p.Name, err))
@@ -254,6 +271,9 @@ func (s *Simulator) writeUsage() {
 	var writes []write
 	s.mu.Lock()
 	for _, r := range s.replicas {
+		if r.real {
+			continue // the kubelet measures its CPU
+		}
 		n := r.served.Load()
 		elapsed := now.Sub(r.lastAt)
 		m := s.idle + UsageMillicores(n-r.lastSeen, elapsed, s.w.Spec.CPUCostPerRequest)
@@ -348,7 +368,11 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	out.URL.Scheme, out.URL.Host = r.target.Scheme, r.target.Host
 	out.URL.Path = singleJoin(r.target.Path, req.URL.Path)
 	out.Host = ""
-	resp, err := rt.s.tr.RoundTrip(out)
+	tr := http.RoundTripper(rt.s.tr)
+	if r.rt != nil {
+		tr = r.rt
+	}
+	resp, err := tr.RoundTrip(out)
 	if err == nil {
 		r.served.Add(1)
 	}

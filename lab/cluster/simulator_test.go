@@ -21,7 +21,7 @@ import (
 // informer, replicas, load balancing and usage writes run for real; only the
 // API server is in memory.
 func fakeCluster() *Cluster {
-	return &Cluster{Name: "lab", Namespace: "lab", Client: fake.NewClientset()}
+	return &Cluster{Name: "lab", Provider: "kwok", Namespace: "lab", Client: fake.NewClientset()}
 }
 
 func simPod(name string, phase corev1.PodPhase) *corev1.Pod {

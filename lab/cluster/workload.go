@@ -13,9 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// WorkloadSpec is a simulated service on a kwok cluster: a Deployment whose pods
-// kwok marks Running (no container runs), and a Service in front of it. The
-// Simulator gives each Running pod a real replica server on loopback.
+// WorkloadSpec is a service: a Deployment and a Service in front of it. On a
+// kwok cluster kwok marks its pods Running (no container runs) and the
+// Simulator gives each a replica server on loopback; on node, kind and
+// existing clusters (Cluster.RealPods) its pods run the project's own binary
+// as `chaoslab fake upstream` from a FROM-scratch image, with real CPU per
+// request (CPUPerRequest), a CPU limit and a readiness probe.
 type WorkloadSpec struct {
 	Name      string
 	Namespace string // default: the cluster's lab namespace
@@ -28,6 +31,19 @@ type WorkloadSpec struct {
 	// (25 = 25 ms of one core). See UsageMillicores for the model.
 	CPUCostPerRequest float64
 	Port              int32 // Service and container port, default 80
+
+	// Real pods only.
+	//
+	// Image runs `chaoslab fake upstream`; Deploy fills it in (the lab-built
+	// image, or $CHAOSLAB_WORKLOAD_IMAGE on an existing cluster).
+	Image string
+	// CPULimit is the container's CPU limit, set only with CPURequest (a
+	// limit alone would default the request to it).
+	CPULimit string
+	// CPUPerRequest is the real CPU time each request burns in the pod.
+	CPUPerRequest time.Duration
+	// Latency is the pod's answer delay per request (not CPU).
+	Latency time.Duration
 }
 
 // Workload is a deployed WorkloadSpec.
@@ -74,12 +90,31 @@ func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
 		Image: simulatedImage,
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: s.Port, Protocol: corev1.ProtocolTCP}},
 	}
+	if s.Image != "" {
+		container.Image = s.Image
+		container.ImagePullPolicy = corev1.PullNever // imported into the node; no registry
+		container.Args = upstreamArgs(s)
+		container.Env = []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
+		container.ReadinessProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: healthPath, Port: intstr.FromString("http")}},
+			PeriodSeconds:    1,
+			FailureThreshold: 3,
+			TimeoutSeconds:   2,
+		}
+	}
 	if s.CPURequest != "" {
 		q, err := resource.ParseQuantity(s.CPURequest)
 		if err != nil {
 			return nil, nil, fmt.Errorf("workload %s: CPURequest %q: %w", s.Name, s.CPURequest, err)
 		}
 		container.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
+		if s.CPULimit != "" && s.Image != "" {
+			l, err := resource.ParseQuantity(s.CPULimit)
+			if err != nil {
+				return nil, nil, fmt.Errorf("workload %s: CPULimit %q: %w", s.Name, s.CPULimit, err)
+			}
+			container.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: l}
+		}
 	}
 	replicas := s.Replicas
 	dep := &appsv1.Deployment{
@@ -108,10 +143,36 @@ func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
 	return dep, svc, nil
 }
 
+// healthPath is the readiness probe's path: a rule with no CPU and no delay,
+// so probes cost the pod nothing measurable.
+const healthPath = "/healthz"
+
+// upstreamArgs is the pod's command line after the /chaoslab entrypoint.
+func upstreamArgs(s WorkloadSpec) []string {
+	a := []string{"fake", "upstream", "--name", "$(POD_NAME)", "--listen", fmt.Sprintf("0.0.0.0:%d", s.Port),
+		"--rule", healthPath + ":status=200"}
+	if s.Latency > 0 {
+		a = append(a, "--latency", s.Latency.String())
+	}
+	if s.CPUPerRequest > 0 {
+		a = append(a, "--cpu-per-request", s.CPUPerRequest.String())
+	}
+	return a
+}
+
 // Deploy creates the workload's Deployment and Service. It returns once they
-// are created; Simulate (or WaitReady) follows the pods.
+// are created; Simulate (or WaitReady) follows the pods. On a cluster with
+// real pods it first builds and loads the workload image (once per process
+// and cluster).
 func Deploy(ctx context.Context, c *Cluster, spec WorkloadSpec) (*Workload, error) {
 	spec = spec.withDefaults(c)
+	if c.RealPods() && spec.Image == "" {
+		img, err := workloadImageFor(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		spec.Image = img
+	}
 	dep, svc, err := spec.Objects()
 	if err != nil {
 		return nil, err

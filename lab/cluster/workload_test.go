@@ -93,3 +93,33 @@ func TestHPAObject(t *testing.T) {
 		}
 	}
 }
+
+func TestRealPodObjectsRunTheUpstreamWithCPUAndProbe(t *testing.T) {
+	dep, _, err := cluster.WorkloadSpec{Name: "web", Image: "chaoslab.local/chaoslab:abc", CPURequest: "100m", CPULimit: "200m",
+		CPUPerRequest: 5 * time.Millisecond, Latency: 50 * time.Millisecond, Port: 8080}.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := dep.Spec.Template.Spec.Containers[0]
+	if ct.Image != "chaoslab.local/chaoslab:abc" || ct.ImagePullPolicy != corev1.PullNever {
+		t.Errorf("image %s pull %s: want the imported image, never pulled", ct.Image, ct.ImagePullPolicy)
+	}
+	args := strings.Join(ct.Args, " ")
+	for _, want := range []string{"fake upstream", "--name $(POD_NAME)", "--listen 0.0.0.0:8080", "--cpu-per-request 5ms", "--latency 50ms", "--rule /healthz:status=200"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	if ct.Resources.Limits.Cpu().MilliValue() != 200 || ct.Resources.Requests.Cpu().MilliValue() != 100 {
+		t.Errorf("resources %v", ct.Resources)
+	}
+	if ct.ReadinessProbe == nil || ct.ReadinessProbe.HTTPGet == nil || ct.ReadinessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("readiness probe %+v", ct.ReadinessProbe)
+	}
+	// A limit without a request would default the request to the limit and
+	// hide the missing-request incident.
+	dep, _, _ = cluster.WorkloadSpec{Name: "web", Image: "x", CPULimit: "200m"}.Objects()
+	if r := dep.Spec.Template.Spec.Containers[0].Resources; len(r.Limits) != 0 || len(r.Requests) != 0 {
+		t.Errorf("no request given: want no limit either, got %v", r)
+	}
+}

@@ -26,6 +26,11 @@ type Config struct {
 	ControllerManagerArgs map[string]string
 	// APIServerArgs are extra kube-apiserver flags (without "--").
 	APIServerArgs map[string]string
+	// KwokControllerArgs are extra kwok controller flags (without "--").
+	KwokControllerArgs map[string]string
+	// Wrap is a command prefix kwokctl runs under (the node provider's nsenter
+	// into the run's namespaces); the components it starts inherit them.
+	Wrap []string
 }
 
 // HPAControllerManagerArgs compress the horizontal-pod-autoscaler controller's
@@ -111,6 +116,7 @@ func (c Config) YAML() ([]byte, error) {
 	}{
 		{"kube-apiserver", c.APIServerArgs},
 		{"kube-controller-manager", c.ControllerManagerArgs},
+		{"kwok-controller", c.KwokControllerArgs},
 	} {
 		if len(p.args) == 0 {
 			continue

@@ -39,7 +39,11 @@ func Delete(ctx context.Context, c Config, log io.Writer) error {
 }
 
 func run(ctx context.Context, c Config, log io.Writer, args ...string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(c.ToolsDir, "kwokctl"), args...)
+	argv := append([]string{filepath.Join(c.ToolsDir, "kwokctl")}, args...)
+	if len(c.Wrap) > 0 {
+		argv = append(append([]string(nil), c.Wrap...), argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(),
 		"KWOK_WORKDIR="+c.WorkDir,
 		"KWOK_KUBE_VERSION="+c.KubeVersion,

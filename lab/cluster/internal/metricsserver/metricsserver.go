@@ -35,6 +35,8 @@ type Config struct {
 	WorkDir    string // its log and pid file go here
 	// MetricResolution is the scrape interval; metrics-server refuses less than 10s.
 	MetricResolution time.Duration
+	// Wrap is a command prefix to run it under (the node provider's nsenter).
+	Wrap []string
 }
 
 // Args renders the flags, the native-runtime set kwokctl uses.
@@ -82,7 +84,11 @@ func Start(cfg Config) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(cfg.Binary, cfg.Args(port)...)
+	argv := append([]string{cfg.Binary}, cfg.Args(port)...)
+	if len(cfg.Wrap) > 0 {
+		argv = append(append([]string(nil), cfg.Wrap...), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = cfg.WorkDir
 	// Its own process group, so a terminal's Ctrl-C reaches the lab (which stops it

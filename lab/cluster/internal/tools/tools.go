@@ -24,6 +24,10 @@ var Binaries = []string{
 	"etcd", "kwok", "kwokctl", "metrics-server",
 }
 
+// NodeBinaries are what the node provider runs on top of Binaries: the
+// kubelet and the pause binary of the pod sandbox image.
+var NodeBinaries = []string{"kubelet", "pause"}
+
 // ErrNotBuilt is wrapped by Dir when a binary is missing; its text is the one-line
 // instruction tests skip with.
 var ErrNotBuilt = errors.New("k8s tools not built: run make k8s-tools")
@@ -40,11 +44,11 @@ func Dir() (string, error) {
 	return dir, Check(dir)
 }
 
-// Check returns nil if dir holds every binary, else ErrNotBuilt naming the
+// Check returns nil if dir holds every binary (and every extra one), else ErrNotBuilt naming the
 // missing ones.
-func Check(dir string) error {
+func Check(dir string, extra ...string) error {
 	var missing []string
-	for _, b := range Binaries {
+	for _, b := range append(append([]string(nil), Binaries...), extra...) {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.Mode()&0o111 == 0 {
 			missing = append(missing, b)
 		}
