@@ -12,8 +12,8 @@ import (
 
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/chaoslab/chaoslab/lab/internal/realkong"
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/lab/internal/realkong"
 )
 
 // KindEmulationNoKong is the gateway kind the docker backend reports when it

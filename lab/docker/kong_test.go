@@ -7,8 +7,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/chaoslab/chaoslab/lab/internal/realkong"
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/lab/internal/realkong"
 )
 
 // The real-Kong container request, checked without a daemon: DB-less with
