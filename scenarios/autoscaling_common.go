@@ -20,6 +20,7 @@ import (
 	"github.com/onsi/gomega/types"
 
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/load"
 	"github.com/chaoslab/chaoslab/reports"
 )
@@ -55,10 +56,10 @@ const realLimitShare = 0.75
 // realPodSpec is spec for real pods playing model: the model's CPU cost (less
 // the measured overhead) burnt per request, its service time as latency, and
 // a limit at which one pod saturates near the model's capacity.
-func realPodSpec(spec cluster.WorkloadSpec, model replicaModel) cluster.WorkloadSpec {
+func realPodSpec(spec autoscale.WorkloadSpec, model replicaModel) autoscale.WorkloadSpec {
 	spec.CPUPerRequest = time.Duration(model.CPUCost*float64(time.Millisecond)) - realRequestOverhead
 	spec.Latency = model.Service
-	spec.CPULimit = cluster.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitShare))
+	spec.CPULimit = autoscale.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitShare))
 	return spec
 }
 
@@ -67,9 +68,9 @@ func realPodSpec(spec cluster.WorkloadSpec, model replicaModel) cluster.Workload
 // and an observer recording the Deployment, the HPA and events.
 type asLab struct {
 	c     *cluster.Cluster
-	w     *cluster.Workload
-	sim   *cluster.Simulator
-	obs   *cluster.Observer
+	w     *autoscale.Workload
+	sim   *autoscale.Simulator
+	obs   *autoscale.Observer
 	svc   string // http://127.0.0.1:PORT: the Service's stand-in; load goes here
 	model replicaModel
 	name  string
@@ -78,7 +79,7 @@ type asLab struct {
 // startWorkload adds the nodes, deploys spec, starts the simulated replicas
 // and the Service stand-in, and waits for the first replicas to be Ready.
 // Everything stops when the lab closes, before the cluster is deleted.
-func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes ...cluster.NodeSpec) *asLab {
+func (s *S) startWorkload(spec autoscale.WorkloadSpec, model replicaModel, nodes ...cluster.NodeSpec) *asLab {
 	c := s.Cluster
 	x := &asLab{c: c, model: model, name: spec.Name}
 	if c.RealPods() {
@@ -100,15 +101,15 @@ func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes .
 	// Before any pod exists, so every pod's CPU counter starts when it does.
 	clock := startKubeletClock(s.Ctx, c, time.Second)
 	s.Lab.OnClose("kubelet clock", clock.Close)
-	obs, err := cluster.Observe(s.Ctx, c, "")
+	obs, err := autoscale.Observe(s.Ctx, c, "")
 	s.Must(err, "watching the namespace")
 	x.obs = obs
 	s.Lab.OnClose("observer", func() error { obs.Close(); return nil })
 
 	spec.CPUCostPerRequest = model.CPUCost
-	x.w, err = cluster.Deploy(s.Ctx, c, spec)
+	x.w, err = autoscale.Deploy(s.Ctx, c, spec)
 	s.Must(err, "deploying "+spec.Name)
-	x.sim, err = cluster.Simulate(s.Ctx, c, x.w, model.factory())
+	x.sim, err = autoscale.Simulate(s.Ctx, x.w, model.factory())
 	s.Must(err, "simulating the replicas of "+spec.Name)
 	s.Lab.OnClose("replicas of "+spec.Name, x.sim.Close)
 
@@ -133,7 +134,7 @@ func (s *S) startWorkload(spec cluster.WorkloadSpec, model replicaModel, nodes .
 
 	want := max(spec.Replicas, 1)
 	x.within(s, fmt.Sprintf("%d ready replicas of %s", want, spec.Name), 30*time.Second, func(ctx context.Context) error {
-		if err := x.w.WaitReady(ctx, c, want); err != nil {
+		if err := x.w.WaitReady(ctx, want); err != nil {
 			return err
 		}
 		// Ready in the API is not yet routed: wait for the Service stand-in too.
@@ -160,7 +161,7 @@ func (x *asLab) within(s *S, what string, d time.Duration, wait func(context.Con
 }
 
 // waitFor waits until cond holds on the observer's records.
-func (x *asLab) waitFor(s *S, what string, d time.Duration, cond func(*cluster.Observer) bool) time.Time {
+func (x *asLab) waitFor(s *S, what string, d time.Duration, cond func(*autoscale.Observer) bool) time.Time {
 	ctx, cancel := context.WithTimeout(s.Ctx, d)
 	defer cancel()
 	if err := x.obs.WaitFor(ctx, what, cond); err != nil {
@@ -186,7 +187,7 @@ func (x *asLab) eventually(s *S, what string, within time.Duration, cond func() 
 // hpaCPU is h's current CPU utilization in percent; the scenario fails if the
 // HPA has none.
 func (x *asLab) hpaCPU(s *S, h *autoscalingv2.HorizontalPodAutoscaler) float64 {
-	p := cluster.HPACPUPercent(h)
+	p := autoscale.HPACPUPercent(h)
 	if p == nil {
 		s.failAt("the HPA reports no CPU utilization: "+strings.Join(conditionLines(h.Status.Conditions), "; "), 1)
 	}
@@ -223,15 +224,15 @@ func pct(p *int32) string {
 func (x *asLab) waitMetrics(s *S, n int) {
 	t0 := time.Now()
 	x.within(s, fmt.Sprintf("metrics-server to report %d pod(s) of %s", n, x.name), 45*time.Second, func(ctx context.Context) error {
-		return x.w.WaitMetrics(ctx, x.c, n)
+		return x.w.WaitMetrics(ctx, n)
 	})
 	s.Measure("metrics-server's first report of the pods", time.Since(t0).Seconds(), "s", "two scrapes at its 10 s resolution")
 }
 
 // createHPA creates the workload's HorizontalPodAutoscaler.
-func (x *asLab) createHPA(s *S, spec cluster.HPASpec) {
+func (x *asLab) createHPA(s *S, spec autoscale.HPASpec) {
 	spec.Target, spec.Name = x.name, x.name
-	_, err := cluster.HPA(s.Ctx, x.c, spec)
+	_, err := autoscale.HPA(s.Ctx, x.c, spec)
 	s.Must(err, "creating the HPA")
 	s.Lab.Record("started", "hpa", fmt.Sprintf("hpa %s: min %d max %d, target %d%% CPU, scale-up window %s, scale-down window %s",
 		spec.Name, spec.Min, spec.Max, spec.CPUPercent, spec.ScaleUpWindow, spec.ScaleDownWindow))
@@ -239,7 +240,7 @@ func (x *asLab) createHPA(s *S, spec cluster.HPASpec) {
 
 // waitHPAMetric waits until the HPA reports the workload's CPU utilization.
 func (x *asLab) waitHPAMetric(s *S) time.Time {
-	return x.waitFor(s, "the HPA to report CPU utilization", 30*time.Second, func(o *cluster.Observer) bool {
+	return x.waitFor(s, "the HPA to report CPU utilization", 30*time.Second, func(o *autoscale.Observer) bool {
 		hs := o.HPA(x.name)
 		return len(hs) > 0 && hs[len(hs)-1].CPUPercent != nil
 	})
@@ -291,7 +292,7 @@ func (x *asLab) setCPURequest(s *S, q string) {
 // topPods is `kubectl top pods`: each pod's CPU in millicores as
 // metrics-server reports it (what the HPA reads), and their sum.
 func (x *asLab) topPods(s *S) (map[string]int64, int64) {
-	pm, err := cluster.PodMetrics(s.Ctx, x.c, x.w.Namespace, x.w.Selector())
+	pm, err := x.w.Metrics(s.Ctx)
 	s.Must(err, "reading pod metrics")
 	var sum int64
 	for _, m := range pm {
@@ -343,7 +344,7 @@ func (x *asLab) replicasAt(t time.Time) (desired, ready int32) {
 
 // firstReplicas is when the observer first saw the Deployment satisfy ok, at
 // or after from.
-func (x *asLab) firstReplicas(from time.Time, ok func(cluster.ReplicaSample) bool) (time.Time, bool) {
+func (x *asLab) firstReplicas(from time.Time, ok func(autoscale.ReplicaSample) bool) (time.Time, bool) {
 	for _, r := range x.obs.Replicas(x.name) {
 		if !r.At.Before(from) && ok(r) {
 			return r.At, true

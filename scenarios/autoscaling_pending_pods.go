@@ -11,6 +11,7 @@ import (
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/load"
 )
 
@@ -51,7 +52,7 @@ const (
 
 func (p *pendingPods) Setup(s *S) {
 	s.Measure("cluster start", s.Cluster.Started.Seconds(), "s", s.Cluster.Provider+" control plane, metrics-server registered")
-	p.x = s.startWorkload(cluster.WorkloadSpec{Name: asWorkload, Replicas: 1, CPURequest: asCPURequest}, webReplica,
+	p.x = s.startWorkload(autoscale.WorkloadSpec{Name: asWorkload, Replicas: 1, CPURequest: asCPURequest}, webReplica,
 		cluster.NodeSpec{Name: "node-1", CPU: asSmallNodeCPU, Memory: "32Gi"})
 	p.x.commonCommands(s)
 	s.Command("Why the pods are not placed", p.x.kubectl("get events --field-selector reason=FailedScheduling"))
@@ -66,7 +67,7 @@ func (p *pendingPods) Run(s *S) {
 	s.Phase("baseline", fmt.Sprintf("one replica at %g requests/s on node-1 (%s allocatable CPU); the HPA reads it", asBaselineRate, asSmallNodeCPU), func() {
 		rs := x.loadWhile(s, "baseline", load.Constant(asBaselineRate), "the HPA reports CPU", func() {
 			x.waitMetrics(s, 1)
-			x.createHPA(s, cluster.HPASpec{Min: 1, Max: asPendingMax, CPUPercent: asCPUTarget, ScaleDownWindow: time.Minute})
+			x.createHPA(s, autoscale.HPASpec{Min: 1, Max: asPendingMax, CPUPercent: asCPUTarget, ScaleDownWindow: time.Minute})
 			x.waitHPAMetric(s)
 		})
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))

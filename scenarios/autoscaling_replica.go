@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
-	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
 
 // replicaModel is how one simulated pod of the autoscaling family serves, and
 // what that costs in CPU. kwok pods run no container, so the lab plays each
-// Running pod with a server on loopback (cluster.Simulate) built from this model:
+// Running pod with a server on loopback (autoscale.Simulate) built from this model:
 //
 //   - the fake upstream answers every request after Service (its latency);
 //   - in front of it a gate admits Workers requests at a time; the rest wait in
@@ -29,7 +29,7 @@ import (
 // leaves the line.
 //
 // CPU usage is modelled, not measured: every request the replica answers
-// costs CPUCost millicore-seconds (cluster.UsageMillicores), so a saturated
+// costs CPUCost millicore-seconds (autoscale.UsageMillicores), so a saturated
 // replica uses Capacity × CPUCost millicores. The simulator writes that to the
 // pod's kwok usage annotation every second and the real metrics-server and
 // HPA controller take it from there.
@@ -58,7 +58,7 @@ func (m replicaModel) String() string {
 }
 
 // factory plays each pod with startReplica.
-func (m replicaModel) factory() cluster.ReplicaFactory {
+func (m replicaModel) factory() autoscale.ReplicaFactory {
 	return func(ctx context.Context, pod string) (string, func() error, error) {
 		r, err := m.startReplica(ctx, pod)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/load"
 )
 
@@ -50,7 +51,7 @@ const (
 
 func (p *hpaScaleDown) Setup(s *S) {
 	s.Measure("cluster start", s.Cluster.Started.Seconds(), "s", s.Cluster.Provider+" control plane, metrics-server registered")
-	p.x = s.startWorkload(cluster.WorkloadSpec{Name: asWorkload, Replicas: asScaleDownMax, CPURequest: asCPURequest}, webReplica,
+	p.x = s.startWorkload(autoscale.WorkloadSpec{Name: asWorkload, Replicas: asScaleDownMax, CPURequest: asCPURequest}, webReplica,
 		cluster.NodeSpec{Name: "node-1", CPU: "8", Memory: "32Gi"})
 	p.x.commonCommands(s)
 	s.Note("replica model: " + webReplica.String())
@@ -65,7 +66,7 @@ func (p *hpaScaleDown) Run(s *S) {
 	s.Phase("baseline", fmt.Sprintf("the evening peak: %g requests/s over %d replicas, the HPA at its maximum", asPeakRate, asScaleDownMax), func() {
 		rs := x.loadWhile(s, "peak", load.Constant(asPeakRate), "the HPA reports CPU", func() {
 			x.waitMetrics(s, asScaleDownMax)
-			x.createHPA(s, cluster.HPASpec{Min: 1, Max: asScaleDownMax, CPUPercent: asCPUTarget, ScaleDownWindow: W})
+			x.createHPA(s, autoscale.HPASpec{Min: 1, Max: asScaleDownMax, CPUPercent: asCPUTarget, ScaleDownWindow: W})
 			x.waitHPAMetric(s)
 		})
 		stopped = time.Now()
@@ -85,7 +86,7 @@ func (p *hpaScaleDown) Run(s *S) {
 		drop = x.eventually(s, "the HPA to scale down", W+35*time.Second, func() bool {
 			return x.specReplicas(s) < asScaleDownMax
 		})
-		if t, ok := x.firstReplicas(stopped, func(r cluster.ReplicaSample) bool { return r.Desired < asScaleDownMax }); ok {
+		if t, ok := x.firstReplicas(stopped, func(r autoscale.ReplicaSample) bool { return r.Desired < asScaleDownMax }); ok {
 			drop = t // the observer saw it first; the poll above is 100 ms coarse
 		}
 		s.Expect(drop.Sub(stopped).Seconds(), "replicas held after the traffic stopped: at least the window (less the HPA's 1 s sync)").
@@ -100,7 +101,7 @@ func (p *hpaScaleDown) Run(s *S) {
 			s.Failf("replicas dropped but no HPA sample after the stop shows a utilization recommending fewer than %d; %s", asScaleDownMax, x.state())
 		}
 		s.Measure("the HPA's recommendation fell (first utilization recommending fewer replicas)", fell.Sub(stopped).Seconds(), "s after the stop",
-			fmt.Sprintf("%d%% -> ceil(%d × %d/%d) = %d", cpu, asScaleDownMax, cpu, asCPUTarget, cluster.DesiredReplicas(asScaleDownMax, float64(cpu), asCPUTarget, 1, asScaleDownMax)))
+			fmt.Sprintf("%d%% -> ceil(%d × %d/%d) = %d", cpu, asScaleDownMax, cpu, asCPUTarget, autoscale.DesiredReplicas(asScaleDownMax, float64(cpu), asCPUTarget, 1, asScaleDownMax)))
 		// The HPA scales down at the first sync whose window holds no higher
 		// recommendation: W after the last high one, which was one sync (1 s)
 		// before the first low one.
@@ -111,7 +112,7 @@ func (p *hpaScaleDown) Run(s *S) {
 		// The controller's event recorder sends the event after the rescale, and
 		// the observer sees it a moment later still: wait (bounded) for it first.
 		ectx, cancel := context.WithTimeout(s.Ctx, 10*time.Second)
-		_ = x.obs.WaitFor(ectx, "the SuccessfulRescale event", func(o *cluster.Observer) bool { return len(o.Events("SuccessfulRescale")) > 0 })
+		_ = x.obs.WaitFor(ectx, "the SuccessfulRescale event", func(o *autoscale.Observer) bool { return len(o.Events("SuccessfulRescale")) > 0 })
 		cancel()
 		s.Expect(x.eventLines("SuccessfulRescale"), "the HPA's event").To(HaveLogLines("reason: All metrics below target", ">=", 1))
 		s.Expect(x.specReplicas(s), "deployment replicas (API)").To(BeNumber("<", asScaleDownMax, "replicas"))
@@ -150,7 +151,7 @@ func (x *asLab) recommendationFell(t time.Time, current int32) (time.Time, int32
 		if h.At.Before(t) || h.CPUPercent == nil {
 			continue
 		}
-		if cluster.DesiredReplicas(current, float64(*h.CPUPercent), asCPUTarget, 1, current) < current {
+		if autoscale.DesiredReplicas(current, float64(*h.CPUPercent), asCPUTarget, 1, current) < current {
 			return h.At, *h.CPUPercent, true
 		}
 	}

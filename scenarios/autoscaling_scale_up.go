@@ -6,6 +6,7 @@ import (
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/load"
 )
 
@@ -49,7 +50,7 @@ const (
 
 func (p *hpaScaleUp) Setup(s *S) {
 	s.Measure("cluster start", s.Cluster.Started.Seconds(), "s", s.Cluster.Provider+" control plane, metrics-server registered")
-	p.x = s.startWorkload(cluster.WorkloadSpec{Name: asWorkload, Replicas: 1, CPURequest: asCPURequest}, webReplica,
+	p.x = s.startWorkload(autoscale.WorkloadSpec{Name: asWorkload, Replicas: 1, CPURequest: asCPURequest}, webReplica,
 		cluster.NodeSpec{Name: "node-1", CPU: "8", Memory: "32Gi"})
 	p.x.commonCommands(s)
 	s.Note("replica model: " + webReplica.String())
@@ -63,7 +64,7 @@ func (p *hpaScaleUp) Run(s *S) {
 		rs := x.loadWhile(s, "baseline", load.Constant(asBaselineRate), "the HPA reports CPU", func() {
 			x.waitMetrics(s, 1)
 			// A scale-down window longer than the scenario: this one is about the way up.
-			x.createHPA(s, cluster.HPASpec{Min: 1, Max: 8, CPUPercent: asCPUTarget, ScaleDownWindow: time.Minute})
+			x.createHPA(s, autoscale.HPASpec{Min: 1, Max: 8, CPUPercent: asCPUTarget, ScaleDownWindow: time.Minute})
 			x.waitHPAMetric(s)
 		})
 		s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
@@ -97,7 +98,7 @@ func (p *hpaScaleUp) Run(s *S) {
 			s.Measure("first SuccessfulRescale after the spike began", ev[0].At.Sub(t0).Seconds(), "s", ev[0].Message)
 		}
 		var ok bool
-		if second, ok = x.firstReplicas(t0, func(r cluster.ReplicaSample) bool { return r.Ready >= 2 }); !ok {
+		if second, ok = x.firstReplicas(t0, func(r autoscale.ReplicaSample) bool { return r.Ready >= 2 }); !ok {
 			s.Failf("no second replica was ever ready although 3 were; %s", x.state())
 		}
 		s.Measure("time on one replica after the spike began", second.Sub(t0).Seconds(), "s", "")

@@ -18,6 +18,7 @@ import (
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/load"
 	"github.com/chaoslab/chaoslab/reports"
 )
@@ -269,7 +270,7 @@ func TestBeText(t *testing.T) {
 // CPU per request (less the measured overhead) under a limit that saturates
 // near the model's capacity.
 func TestRealPodSpecFollowsTheModel(t *testing.T) {
-	spec := realPodSpec(cluster.WorkloadSpec{Name: asWorkload, CPURequest: asCPURequest}, webReplica)
+	spec := realPodSpec(autoscale.WorkloadSpec{Name: asWorkload, CPURequest: asCPURequest}, webReplica)
 	if spec.CPUPerRequest != 5*time.Millisecond-realRequestOverhead || spec.Latency != webReplica.Service || spec.CPULimit != "150m" {
 		t.Errorf("real pod spec %+v", spec)
 	}

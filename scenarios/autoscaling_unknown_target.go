@@ -9,6 +9,7 @@ import (
 
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/load"
 )
 
@@ -50,7 +51,7 @@ const asBusyRate = 32.0
 
 func (p *hpaUnknownTarget) Setup(s *S) {
 	s.Measure("cluster start", s.Cluster.Started.Seconds(), "s", s.Cluster.Provider+" control plane, metrics-server registered")
-	p.x = s.startWorkload(cluster.WorkloadSpec{Name: asWorkload, Replicas: 1}, webReplica,
+	p.x = s.startWorkload(autoscale.WorkloadSpec{Name: asWorkload, Replicas: 1}, webReplica,
 		cluster.NodeSpec{Name: "node-1", CPU: "8", Memory: "32Gi"})
 	p.x.commonCommands(s)
 	s.Command("The fix: set a CPU request (rolls out new pods)", p.x.kubectl("set resources deployment "+asWorkload+" --requests=cpu="+asCPURequest))
@@ -76,7 +77,7 @@ func (p *hpaUnknownTarget) Run(s *S) {
 	s.Phase("fault", fmt.Sprintf("an HPA (target %d%% CPU) on the Deployment without requests, under the same load", asCPUTarget), func() {
 		rs := x.loadWhile(s, "busy, HPA blind", busy, "the HPA has failed for 5 s", func() {
 			created = time.Now()
-			x.createHPA(s, cluster.HPASpec{Min: 1, Max: 8, CPUPercent: asCPUTarget, ScaleDownWindow: time.Minute})
+			x.createHPA(s, autoscale.HPASpec{Min: 1, Max: 8, CPUPercent: asCPUTarget, ScaleDownWindow: time.Minute})
 			s.Lab.Record("fault-applied", "hpa", "no CPU request: utilization cannot be computed")
 			x.eventually(s, "ScalingActive=False: missing request for cpu", 15*time.Second, func() bool {
 				return x.lastConditionHas(autoscalingv2.ScalingActive, "False", "missing request for cpu")
@@ -89,14 +90,14 @@ func (p *hpaUnknownTarget) Run(s *S) {
 		h := x.hpa(s)
 		s.Expect(conditionLines(h.Status.Conditions), "the HPA's condition (API)").
 			To(HaveLogLines("ScalingActive=False FailedGetResourceMetric: the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu in container app of Pod", "==", 1))
-		s.Expect(pct(cluster.HPACPUPercent(h)), "kubectl get hpa TARGETS: the current utilization").To(beText("<unknown>"))
+		s.Expect(pct(autoscale.HPACPUPercent(h)), "kubectl get hpa TARGETS: the current utilization").To(beText("<unknown>"))
 		s.Expect(x.eventLines("FailedGetResourceMetric"), "events (kubectl describe hpa)").
 			To(HaveLogLines("missing request for cpu in container app of Pod", ">=", 1))
 		_, top := x.topPods(s)
 		s.Expect(float64(top), "kubectl top pods: the pod's CPU the HPA cannot turn into a utilization").
 			To(BeNumber(">=", 2*asCPUTarget, "m"))
 		x.logKubectl(s, "top", "pods")
-		s.Measure("replicas a 100m request would have asked for", float64(cluster.DesiredReplicas(1, float64(top), asCPUTarget, 1, 8)),
+		s.Measure("replicas a 100m request would have asked for", float64(autoscale.DesiredReplicas(1, float64(top), asCPUTarget, 1, 8)),
 			"replicas", fmt.Sprintf("ceil(1 × %dm/100m / %d%%)", top, asCPUTarget))
 		s.Expect(int(x.maxDesiredSince(created)), "deployment replicas since the HPA was created (never changed)").To(BeNumber("==", 1, "replicas"))
 		s.Lab.Record("fault-removed", "hpa", "no CPU request: utilization cannot be computed")

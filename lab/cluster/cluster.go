@@ -6,25 +6,11 @@
 // Delete that removes everything the lab created, also when the context given to
 // Create ends (Ctrl-C in a CLI that uses signal.NotifyContext).
 //
-// On a kwok cluster Deploy, HPA and Simulate close the autoscaling loop with the
-// real controllers: each Running pod gets a replica server on loopback, the
-// requests a replica serves become its CPU usage (UsageMillicores, written to the
-// pod annotation kwok.x-k8s.io/usage-cpu every second), kwok serves that as the
-// node's kubelet /metrics/resource, metrics-server (a local process) scrapes it
-// every 10 s, and the HorizontalPodAutoscaler controller scales the Deployment.
-//
-// Time is compressed (HPAControllerManagerArgs): the HPA syncs every second
-// instead of 15 s, the CPU initialization period is 5 s instead of 5 min. The
-// 10 s metrics-server resolution (its minimum) then dominates: a scale-up shows
-// about 10 s after the load starts.
-//
-// One consequence to design scenarios around: client-go's event recorder
-// allows 25 events per object and event type, then one per 5 minutes. A failing
-// HPA syncing every second emits two Warning events per sync, so its first dozen
-// seconds of Warnings are all a scenario will see (Normal events such as
-// SuccessfulRescale have their own budget); assert on HPA conditions (always
-// current) and create HPAs after Workload.WaitMetrics so those Warnings are the
-// ones that matter.
+// Providers: kwok (kwok.go), node (node.go: a real kubelet and containerd in a
+// network namespace of the run), kind (kind.go), existing (existing.go); how
+// the host reaches a cluster's pods and which image they run is pods.go. What
+// runs on a cluster for the autoscaling incidents (workload, HPA, observer,
+// the kwok replica simulator) is package autoscale.
 package cluster
 
 import (
@@ -164,9 +150,11 @@ func Lookup(name string) (Provider, error) {
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
-func validName(name string) error {
+// ValidName checks that name (a cluster or an object the lab creates) is a
+// DNS label, as Kubernetes requires.
+func ValidName(name string) error {
 	if !dnsLabel.MatchString(name) {
-		return fmt.Errorf("cluster name %q: must be a DNS label (lower-case letters, digits, '-', at most 63)", name)
+		return fmt.Errorf("name %q: must be a DNS label (lower-case letters, digits, '-', at most 63)", name)
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func (e *Existing) Available() (bool, string) {
 // Create implements Provider: it checks the cluster answers and creates the lab
 // namespace (named after the lab).
 func (e *Existing) Create(ctx context.Context, name string) (_ *Cluster, err error) {
-	if err := validName(name); err != nil {
+	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	if ok, reason := e.Available(); !ok {

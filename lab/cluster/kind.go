@@ -81,7 +81,7 @@ type kindBackend struct {
 
 // Create implements Provider.
 func (k *Kind) Create(ctx context.Context, name string) (_ *Cluster, err error) {
-	if err := validName(name); err != nil {
+	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	if ok, reason := k.Available(); !ok {

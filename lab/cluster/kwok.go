@@ -86,7 +86,7 @@ type kwokCluster struct {
 
 // Create implements Provider. On error everything started so far is removed.
 func (k *Kwok) Create(ctx context.Context, name string) (_ *Cluster, err error) {
-	if err := validName(name); err != nil {
+	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	dir, err := k.toolsDir()
@@ -182,9 +182,9 @@ func removeWorkDir(work string) error {
 
 // Node annotations kwok and metrics-server read.
 const (
-	// annotationKwokNode makes kwok manage the node (kwokctl runs kwok with
+	// AnnotationKwokNode makes kwok manage the node (kwokctl runs kwok with
 	// --manage-all-nodes, the annotation keeps it managed under any setting).
-	annotationKwokNode = "kwok.x-k8s.io/node"
+	AnnotationKwokNode = "kwok.x-k8s.io/node"
 	// annotationMetricsPath tells metrics-server (>= v0.7) where this node's
 	// kubelet-style resource metrics are: kwok serves every node on one port.
 	annotationMetricsPath = "metrics.k8s.io/resource-metrics-path"
@@ -203,7 +203,7 @@ func (kc *kwokCluster) addNode(ctx context.Context, c *Cluster, n NodeSpec) erro
 
 // kwokNode builds the Node object for a simulated node.
 func kwokNode(n NodeSpec) (*corev1.Node, error) {
-	if err := validName(n.Name); err != nil {
+	if err := ValidName(n.Name); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	cpu, err := resource.ParseQuantity(n.CPU)
@@ -227,7 +227,7 @@ func kwokNode(n NodeSpec) (*corev1.Node, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: n.Name,
 			Annotations: map[string]string{
-				annotationKwokNode:    "fake",
+				AnnotationKwokNode:    "fake",
 				annotationMetricsPath: "/metrics/nodes/" + n.Name + "/metrics/resource",
 			},
 			Labels: map[string]string{

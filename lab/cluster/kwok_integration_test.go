@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/lab/cluster/internal/proc"
 	"github.com/chaoslab/chaoslab/lab/cluster/internal/tools"
 )
@@ -45,7 +46,7 @@ func httptestReplicas(ctx context.Context, pod string) (string, func() error, er
 
 // drive sends requests through sim at rate per second until stop returns true
 // or d passes; it returns how many were answered.
-func drive(ctx context.Context, sim *cluster.Simulator, rate int, d time.Duration, stop func() bool) int {
+func drive(ctx context.Context, sim *autoscale.Simulator, rate int, d time.Duration, stop func() bool) int {
 	client := &http.Client{Transport: sim.RoundTripper(), Timeout: 2 * time.Second}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -105,18 +106,18 @@ func TestKwokClusterHPA(t *testing.T) {
 	if err := c.AddNode(ctx, "node-1", "4", "16Gi"); err != nil {
 		t.Fatal(err)
 	}
-	obs, err := cluster.Observe(ctx, c, "")
+	obs, err := autoscale.Observe(ctx, c, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer obs.Close()
 
 	t.Run("cpu load scales the deployment", func(t *testing.T) {
-		w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "web", CPURequest: "100m", CPUCostPerRequest: 20})
+		w, err := autoscale.Deploy(ctx, c, autoscale.WorkloadSpec{Name: "web", CPURequest: "100m", CPUCostPerRequest: 20})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sim, err := cluster.Simulate(ctx, c, w, httptestReplicas)
+		sim, err := autoscale.Simulate(ctx, w, httptestReplicas)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,18 +126,18 @@ func TestKwokClusterHPA(t *testing.T) {
 		// other packages' tests beside this one on two cores.
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer wcancel()
-		if err := w.WaitReady(wctx, c, 1); err != nil {
+		if err := w.WaitReady(wctx, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.WaitMetrics(wctx, c, 1); err != nil {
+		if err := w.WaitMetrics(wctx, 1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "web", Min: 1, Max: 5, CPUPercent: 50, ScaleDownWindow: 5 * time.Minute}); err != nil {
+		if _, err := autoscale.HPA(ctx, c, autoscale.HPASpec{Target: "web", Min: 1, Max: 5, CPUPercent: 50, ScaleDownWindow: 5 * time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 		// The HPA must first see the idle pod (metrics-server needs two scrapes),
 		// or a rescale could not be told apart from the initial sizing.
-		if err := obs.WaitFor(wctx, "the HPA to report CPU utilization", func(o *cluster.Observer) bool {
+		if err := obs.WaitFor(wctx, "the HPA to report CPU utilization", func(o *autoscale.Observer) bool {
 			hs := o.HPA("web")
 			return len(hs) > 0 && hs[len(hs)-1].CPUPercent != nil
 		}); err != nil {
@@ -161,7 +162,7 @@ func TestKwokClusterHPA(t *testing.T) {
 			rescales[0].At.Sub(loadStart).Round(100*time.Millisecond), rescales[0].Message, reacted.Round(100*time.Millisecond), served, len(sim.Served()))
 
 		// The metrics API reports the simulated load: well above the idle 1m.
-		pm, err := cluster.PodMetrics(ctx, c, w.Namespace, w.Selector())
+		pm, err := w.Metrics(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,20 +177,20 @@ func TestKwokClusterHPA(t *testing.T) {
 	})
 
 	t.Run("no cpu request leaves the HPA unable to scale", func(t *testing.T) {
-		w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "norequest", CPUCostPerRequest: 20})
+		w, err := autoscale.Deploy(ctx, c, autoscale.WorkloadSpec{Name: "norequest", CPUCostPerRequest: 20})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer wcancel()
-		if err := w.WaitMetrics(wctx, c, 1); err != nil {
+		if err := w.WaitMetrics(wctx, 1); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if _, err := cluster.HPA(ctx, c, cluster.HPASpec{Target: "norequest", Min: 1, Max: 5, CPUPercent: 50}); err != nil {
+		if _, err := autoscale.HPA(ctx, c, autoscale.HPASpec{Target: "norequest", Min: 1, Max: 5, CPUPercent: 50}); err != nil {
 			t.Fatal(err)
 		}
-		err = obs.WaitFor(wctx, "FailedGetResourceMetric and ScalingActive=False", func(o *cluster.Observer) bool {
+		err = obs.WaitFor(wctx, "FailedGetResourceMetric and ScalingActive=False", func(o *autoscale.Observer) bool {
 			failed := false
 			for _, e := range o.Events("FailedGetResourceMetric") {
 				failed = failed || (e.Object == "norequest" && strings.Contains(e.Message, "missing request for cpu"))
@@ -207,13 +208,13 @@ func TestKwokClusterHPA(t *testing.T) {
 	// FailedScheduling; a second node (what cluster-autoscaler would add) lets
 	// them land.
 	t.Run("pods pending until a node is added", func(t *testing.T) {
-		w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "big", Replicas: 3, CPURequest: "1500m"})
+		w, err := autoscale.Deploy(ctx, c, autoscale.WorkloadSpec{Name: "big", Replicas: 3, CPURequest: "1500m"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 		defer wcancel()
-		err = obs.WaitFor(wctx, "FailedScheduling for a big pod", func(o *cluster.Observer) bool {
+		err = obs.WaitFor(wctx, "FailedScheduling for a big pod", func(o *autoscale.Observer) bool {
 			for _, e := range o.Events("FailedScheduling") {
 				if strings.HasPrefix(e.Object, "big-") && strings.Contains(e.Message, "Insufficient cpu") {
 					return true
@@ -228,7 +229,7 @@ func TestKwokClusterHPA(t *testing.T) {
 		if err := c.AddNode(ctx, "node-2", "4", "16Gi"); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.WaitReady(wctx, c, 3); err != nil {
+		if err := w.WaitReady(wctx, 3); err != nil {
 			t.Fatal(err)
 		}
 		e := obs.Events("FailedScheduling")

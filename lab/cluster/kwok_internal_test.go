@@ -28,7 +28,7 @@ func TestKwokNode(t *testing.T) {
 	if got := n.Status.Capacity.Pods().Value(); got != 110 {
 		t.Errorf("pods %d", got)
 	}
-	if n.Annotations[annotationMetricsPath] != "/metrics/nodes/node-1/metrics/resource" || n.Annotations[annotationKwokNode] != "fake" {
+	if n.Annotations[annotationMetricsPath] != "/metrics/nodes/node-1/metrics/resource" || n.Annotations[AnnotationKwokNode] != "fake" {
 		t.Errorf("annotations %v", n.Annotations)
 	}
 	if n.Status.Addresses[0].Type != corev1.NodeInternalIP || n.Status.Addresses[0].Address != "127.0.0.1" {

@@ -121,7 +121,7 @@ type nodeCluster struct {
 
 // Create implements Provider. On error everything started so far is removed.
 func (n *Node) Create(ctx context.Context, name string) (_ *Cluster, err error) {
-	if err := validName(name); err != nil {
+	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	if ok, reason := n.Available(); !ok {
@@ -206,7 +206,7 @@ func (n *Node) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 	// the annotation.
 	nc.conf.KwokControllerArgs = map[string]string{
 		"manage-all-nodes":                      "false",
-		"manage-nodes-with-annotation-selector": annotationKwokNode + "=fake",
+		"manage-nodes-with-annotation-selector": AnnotationKwokNode + "=fake",
 	}
 	if err := kwokctl.Create(ctx, nc.conf, n.Log); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
 
 // hostState is what a node cluster may change on the host while it runs and
@@ -111,15 +112,15 @@ func TestNodeClusterRealPodsAndNothingLeft(t *testing.T) {
 	}
 
 	t0 = time.Now()
-	w, err := cluster.Deploy(ctx, c, cluster.WorkloadSpec{Name: "web", Replicas: 1, CPURequest: "100m", CPULimit: "1", CPUPerRequest: 20 * time.Millisecond})
+	w, err := autoscale.Deploy(ctx, c, autoscale.WorkloadSpec{Name: "web", Replicas: 1, CPURequest: "100m", CPULimit: "1", CPUPerRequest: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WaitReady(ctx, c, 1); err != nil {
+	if err := w.WaitReady(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("image build/import + pod Ready in %s", time.Since(t0).Round(time.Millisecond))
-	sim, err := cluster.Simulate(ctx, c, w, httptestReplicas)
+	sim, err := autoscale.Simulate(ctx, w, httptestReplicas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestNodeClusterRealPodsAndNothingLeft(t *testing.T) {
 		}
 		served += rate
 		if time.Since(start) > 25*time.Second {
-			pm, err := cluster.PodMetrics(ctx, c, w.Namespace, w.Selector())
+			pm, err := w.Metrics(ctx)
 			if err == nil && len(pm) == 1 {
 				for _, v := range pm {
 					mc = v

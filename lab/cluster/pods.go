@@ -48,10 +48,10 @@ type podRouter interface {
 	podTarget(p *corev1.Pod, port int32) (*url.URL, http.RoundTripper, error)
 }
 
-// simulatedNode reports whether pods on node are simulated by kwok (run no
+// SimulatedNode reports whether pods on node are simulated by kwok (run no
 // container): every node of a kwok cluster, the nodes AddNode adds to a node
 // cluster.
-func (c *Cluster) simulatedNode(name string) bool {
+func (c *Cluster) SimulatedNode(name string) bool {
 	switch c.Provider {
 	case "kwok":
 		return true
@@ -150,9 +150,9 @@ func chaoslabSource(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
-// workloadImageFor returns the image the workload's pods run on c, loaded
+// WorkloadImageRef returns the image the workload's pods run on c, loaded
 // into its nodes where the lab owns them.
-func workloadImageFor(ctx context.Context, c *Cluster) (string, error) {
+func (c *Cluster) WorkloadImageRef(ctx context.Context) (string, error) {
 	loader, ok := c.impl.(imageLoader)
 	if !ok {
 		if img := os.Getenv(EnvWorkloadImage); img != "" {
@@ -170,13 +170,13 @@ func workloadImageFor(ctx context.Context, c *Cluster) (string, error) {
 	return tag, nil
 }
 
-// serving reports whether pod p gets requests: Running (and, for a real pod,
+// Serving reports whether pod p gets requests: Running (and, for a real pod,
 // Ready: its readiness probe passed) and not being deleted.
-func (c *Cluster) serving(p *corev1.Pod) bool {
-	if !running(p) {
+func (c *Cluster) Serving(p *corev1.Pod) bool {
+	if !Running(p) {
 		return false
 	}
-	if c.simulatedNode(p.Spec.NodeName) {
+	if c.SimulatedNode(p.Spec.NodeName) {
 		return true
 	}
 	if p.Status.PodIP == "" {
@@ -233,10 +233,16 @@ func apiserverPodTarget(c *Cluster, p *corev1.Pod, port int32) (*url.URL, http.R
 	return base, rt, nil
 }
 
-// podTarget is where p's requests go on c.
-func (c *Cluster) podTarget(p *corev1.Pod, port int32) (*url.URL, http.RoundTripper, error) {
+// PodTarget is where p's requests go on c.
+func (c *Cluster) PodTarget(p *corev1.Pod, port int32) (*url.URL, http.RoundTripper, error) {
 	if r, ok := c.impl.(podRouter); ok {
 		return r.podTarget(p, port)
 	}
 	return apiserverPodTarget(c, p, port)
+}
+
+// Running is the pod states that get a replica or requests: Running and not
+// being deleted.
+func Running(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil
 }

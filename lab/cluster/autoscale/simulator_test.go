@@ -1,4 +1,4 @@
-package cluster
+package autoscale
 
 import (
 	"context"
@@ -15,13 +15,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
 
-// fakeCluster is a Cluster over client-go's fake clientset: the simulator's
+// fakeCluster is a cluster.Cluster over client-go's fake clientset: the simulator's
 // informer, replicas, load balancing and usage writes run for real; only the
 // API server is in memory.
-func fakeCluster() *Cluster {
-	return &Cluster{Name: "lab", Provider: "kwok", Namespace: "lab", Client: fake.NewClientset()}
+func fakeCluster() *cluster.Cluster {
+	return &cluster.Cluster{Name: "lab", Provider: "kwok", Namespace: "lab", Client: fake.NewClientset()}
 }
 
 func simPod(name string, phase corev1.PodPhase) *corev1.Pod {
@@ -66,7 +68,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestSimulatorFollowsRunningPodsAndWritesUsage(t *testing.T) {
 	ctx := context.Background()
 	c := fakeCluster()
-	w := &Workload{Spec: WorkloadSpec{Name: "web", CPUCostPerRequest: 50}, Namespace: "lab", Labels: map[string]string{"app": "web", LabelWorkload: "web"}}
+	w := &Workload{Spec: WorkloadSpec{Name: "web", CPUCostPerRequest: 50}, Namespace: "lab", Labels: map[string]string{"app": "web", LabelWorkload: "web"}, c: c}
 	pods := c.Client.CoreV1().Pods("lab")
 	for _, p := range []*corev1.Pod{simPod("web-a", corev1.PodRunning), simPod("web-b", corev1.PodPending)} {
 		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -74,7 +76,7 @@ func TestSimulatorFollowsRunningPodsAndWritesUsage(t *testing.T) {
 		}
 	}
 	var log replicaLog
-	sim, err := Simulate(ctx, c, w, log.factory, WithUsageInterval(100*time.Millisecond), WithIdleCPU(2))
+	sim, err := Simulate(ctx, w, log.factory, WithUsageInterval(100*time.Millisecond), WithIdleCPU(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,9 +170,9 @@ func TestSimulatorFollowsRunningPodsAndWritesUsage(t *testing.T) {
 
 func TestSimulatorHandlerAnswers503WithoutReplicas(t *testing.T) {
 	c := fakeCluster()
-	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{LabelWorkload: "web"}}
+	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{LabelWorkload: "web"}, c: c}
 	var log replicaLog
-	sim, err := Simulate(context.Background(), c, w, log.factory)
+	sim, err := Simulate(context.Background(), w, log.factory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,13 +191,13 @@ func TestSimulatorHandlerAnswers503WithoutReplicas(t *testing.T) {
 func TestSimulatorRefusesNonLoopbackReplicas(t *testing.T) {
 	ctx := context.Background()
 	c := fakeCluster()
-	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{"app": "web", LabelWorkload: "web"}}
+	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{"app": "web", LabelWorkload: "web"}, c: c}
 	p := simPod("web-a", corev1.PodRunning)
 	if _, err := c.Client.CoreV1().Pods("lab").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	stopped := make(chan struct{}, 1)
-	sim, err := Simulate(ctx, c, w, func(context.Context, string) (string, func() error, error) {
+	sim, err := Simulate(ctx, w, func(context.Context, string) (string, func() error, error) {
 		return "http://192.0.2.10:80", func() error { stopped <- struct{}{}; return nil }, nil
 	})
 	if err != nil {
@@ -215,12 +217,12 @@ func TestSimulatorRefusesNonLoopbackReplicas(t *testing.T) {
 func TestSimulatorStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := fakeCluster()
-	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{"app": "web", LabelWorkload: "web"}}
+	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{"app": "web", LabelWorkload: "web"}, c: c}
 	if _, err := c.Client.CoreV1().Pods("lab").Create(ctx, simPod("web-a", corev1.PodRunning), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var log replicaLog
-	sim, err := Simulate(ctx, c, w, log.factory)
+	sim, err := Simulate(ctx, w, log.factory)
 	if err != nil {
 		t.Fatal(err)
 	}

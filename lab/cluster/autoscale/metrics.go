@@ -1,4 +1,4 @@
-package cluster
+package autoscale
 
 import (
 	"context"
@@ -8,13 +8,20 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
+
+// Metrics is PodMetrics for the workload's pods.
+func (w *Workload) Metrics(ctx context.Context) (map[string]int64, error) {
+	return PodMetrics(ctx, w.c, w.Namespace, w.Selector())
+}
 
 // PodMetrics reads the resource metrics API (metrics.k8s.io/v1beta1, what
 // `kubectl top pod` and the HPA read) for the pods of namespace ns matching
 // selector, and returns each pod's CPU usage in millicores summed over its
 // containers. A pod metrics-server has no sample for yet is absent.
-func PodMetrics(ctx context.Context, c *Cluster, ns string, selector labels.Selector) (map[string]int64, error) {
+func PodMetrics(ctx context.Context, c *cluster.Cluster, ns string, selector labels.Selector) (map[string]int64, error) {
 	req := c.Client.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", ns, "pods")
 	if selector != nil && !selector.Empty() {
 		req = req.Param("labelSelector", selector.String())
@@ -54,13 +61,13 @@ func PodMetrics(ctx context.Context, c *Cluster, ns string, selector labels.Sele
 // collects its first two samples; with a 1 s HPA sync those events would use up
 // the event recorder's per-object Warning budget (25, then one per 5 min) before
 // the Warnings a scenario is about.
-func (w *Workload) WaitMetrics(ctx context.Context, c *Cluster, n int) error {
+func (w *Workload) WaitMetrics(ctx context.Context, n int) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var got map[string]int64
 	var err error
 	for {
-		got, err = PodMetrics(ctx, c, w.Namespace, w.Selector())
+		got, err = w.Metrics(ctx)
 		if err == nil && len(got) >= n {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package cluster
+package autoscale
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
 
 // ReplicaFactory starts the server that plays one pod and returns its base URL
@@ -51,7 +53,7 @@ func WithIdleCPU(millicores int64) SimOption { return func(s *Simulator) { s.idl
 // metrics-server turns that back into a rate over its 10 s resolution, and the
 // real HPA controller acts on it.
 type Simulator struct {
-	c        *Cluster
+	c        *cluster.Cluster
 	w        *Workload
 	factory  ReplicaFactory
 	interval time.Duration
@@ -96,7 +98,8 @@ type UsageSample struct {
 
 // Simulate starts a Simulator for w. Close stops it and every replica; it also
 // stops when ctx ends.
-func Simulate(ctx context.Context, c *Cluster, w *Workload, factory ReplicaFactory, opts ...SimOption) (*Simulator, error) {
+func Simulate(ctx context.Context, w *Workload, factory ReplicaFactory, opts ...SimOption) (*Simulator, error) {
+	c := w.c
 	if factory == nil {
 		return nil, errors.New("simulate: nil ReplicaFactory")
 	}
@@ -172,16 +175,10 @@ func (s *Simulator) poke() {
 	}
 }
 
-// running is the pod states that get a replica: what kwok reports Running and
-// not being deleted.
-func running(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil
-}
-
 func (s *Simulator) reconcile(pods []*corev1.Pod) {
 	want := map[string]*corev1.Pod{}
 	for _, p := range pods {
-		if s.c.serving(p) {
+		if s.c.Serving(p) {
 			want[p.Name] = p
 		}
 	}
@@ -208,8 +205,8 @@ func (s *Simulator) reconcile(pods []*corev1.Pod) {
 		}
 	}
 	for _, p := range missing {
-		if !s.c.simulatedNode(p.Spec.NodeName) {
-			target, rt, err := s.c.podTarget(p, s.w.Spec.Port)
+		if !s.c.SimulatedNode(p.Spec.NodeName) {
+			target, rt, err := s.c.PodTarget(p, s.w.Spec.Port)
 			if err != nil {
 				s.recordErr(fmt.Errorf("pod %s: %w", p.Name, err))
 				continue

@@ -1,4 +1,4 @@
-package cluster_test
+package autoscale_test
 
 import (
 	"strings"
@@ -8,11 +8,11 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
 
 func TestWorkloadObjectsCarryTheCPURequest(t *testing.T) {
-	dep, svc, err := cluster.WorkloadSpec{Name: "web", Namespace: "lab", Replicas: 2, CPURequest: "100m", Port: 8080}.Objects()
+	dep, svc, err := autoscale.WorkloadSpec{Name: "web", Namespace: "lab", Replicas: 2, CPURequest: "100m", Port: 8080}.Objects()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,16 +23,16 @@ func TestWorkloadObjectsCarryTheCPURequest(t *testing.T) {
 	if got := ct.Resources.Requests.Cpu().MilliValue(); got != 100 {
 		t.Errorf("cpu request %dm, want 100m", got)
 	}
-	if svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[cluster.LabelWorkload] != "web" {
+	if svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[autoscale.LabelWorkload] != "web" {
 		t.Errorf("service %+v", svc.Spec)
 	}
-	if dep.Spec.Template.Labels[cluster.LabelWorkload] != "web" || dep.Spec.Selector.MatchLabels[cluster.LabelWorkload] != "web" {
+	if dep.Spec.Template.Labels[autoscale.LabelWorkload] != "web" || dep.Spec.Selector.MatchLabels[autoscale.LabelWorkload] != "web" {
 		t.Errorf("labels %v / selector %v", dep.Spec.Template.Labels, dep.Spec.Selector)
 	}
 }
 
 func TestWorkloadWithoutCPURequestHasNone(t *testing.T) {
-	dep, _, err := cluster.WorkloadSpec{Name: "web"}.Objects()
+	dep, _, err := autoscale.WorkloadSpec{Name: "web"}.Objects()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +43,12 @@ func TestWorkloadWithoutCPURequestHasNone(t *testing.T) {
 
 func TestWorkloadValidation(t *testing.T) {
 	for _, tc := range []struct {
-		spec cluster.WorkloadSpec
+		spec autoscale.WorkloadSpec
 		want string
 	}{
-		{cluster.WorkloadSpec{Name: "Web"}, "DNS label"},
-		{cluster.WorkloadSpec{Name: "web", CPURequest: "lots"}, `CPURequest "lots"`},
-		{cluster.WorkloadSpec{Name: "web", CPUCostPerRequest: -1}, "must not be negative"},
+		{autoscale.WorkloadSpec{Name: "Web"}, "DNS label"},
+		{autoscale.WorkloadSpec{Name: "web", CPURequest: "lots"}, `CPURequest "lots"`},
+		{autoscale.WorkloadSpec{Name: "web", CPUCostPerRequest: -1}, "must not be negative"},
 	} {
 		_, _, err := tc.spec.Objects()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -58,7 +58,7 @@ func TestWorkloadValidation(t *testing.T) {
 }
 
 func TestHPAObject(t *testing.T) {
-	h, err := cluster.HPASpec{Target: "web", Namespace: "lab", Min: 1, Max: 5, CPUPercent: 50,
+	h, err := autoscale.HPASpec{Target: "web", Namespace: "lab", Min: 1, Max: 5, CPUPercent: 50,
 		ScaleUpWindow: 0, ScaleDownWindow: 30 * time.Second,
 		ScaleUpPolicies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 5}},
 	}.Object()
@@ -82,7 +82,7 @@ func TestHPAObject(t *testing.T) {
 	if len(b.ScaleUp.Policies) != 1 || b.ScaleDown.Policies != nil {
 		t.Errorf("policies up %v down %v (nil keeps Kubernetes' defaults)", b.ScaleUp.Policies, b.ScaleDown.Policies)
 	}
-	for _, bad := range []cluster.HPASpec{
+	for _, bad := range []autoscale.HPASpec{
 		{Target: "web", Min: 0, Max: 5, CPUPercent: 50},
 		{Target: "web", Min: 3, Max: 2, CPUPercent: 50},
 		{Target: "web", Min: 1, Max: 2},
@@ -95,7 +95,7 @@ func TestHPAObject(t *testing.T) {
 }
 
 func TestRealPodObjectsRunTheUpstreamWithCPUAndProbe(t *testing.T) {
-	dep, _, err := cluster.WorkloadSpec{Name: "web", Image: "chaoslab.local/chaoslab:abc", CPURequest: "100m", CPULimit: "200m",
+	dep, _, err := autoscale.WorkloadSpec{Name: "web", Image: "chaoslab.local/chaoslab:abc", CPURequest: "100m", CPULimit: "200m",
 		CPUPerRequest: 5 * time.Millisecond, Latency: 50 * time.Millisecond, Port: 8080}.Objects()
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestRealPodObjectsRunTheUpstreamWithCPUAndProbe(t *testing.T) {
 	}
 	// A limit without a request would default the request to the limit and
 	// hide the missing-request incident.
-	dep, _, _ = cluster.WorkloadSpec{Name: "web", Image: "x", CPULimit: "200m"}.Objects()
+	dep, _, _ = autoscale.WorkloadSpec{Name: "web", Image: "x", CPULimit: "200m"}.Objects()
 	if r := dep.Spec.Template.Spec.Containers[0].Resources; len(r.Limits) != 0 || len(r.Requests) != 0 {
 		t.Errorf("no request given: want no limit either, got %v", r)
 	}

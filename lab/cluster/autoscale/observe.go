@@ -1,4 +1,4 @@
-package cluster
+package autoscale
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
 
 // ReplicaSample is a Deployment's replica counts at one moment.
@@ -58,7 +60,7 @@ type Observer struct {
 // Observe starts recording namespace ns (default the lab namespace) until
 // Close or ctx ends. Events from before Observe are recorded too (the informer
 // lists them first), with At = the time Observe saw them.
-func Observe(ctx context.Context, c *Cluster, ns string) (*Observer, error) {
+func Observe(ctx context.Context, c *cluster.Cluster, ns string) (*Observer, error) {
 	if ns == "" {
 		ns = c.Namespace
 	}

@@ -1,10 +1,10 @@
-package cluster_test
+package autoscale_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/chaoslab/chaoslab/lab/cluster"
+	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
 
 func TestUsageMillicores(t *testing.T) {
@@ -23,11 +23,11 @@ func TestUsageMillicores(t *testing.T) {
 		{3, 1500 * time.Millisecond, 1000, 2000}, // 2 req/s of one core each
 		{-5, time.Second, 10, 0},                 // never negative
 	} {
-		if got := cluster.UsageMillicores(tc.served, tc.elapsed, tc.cost); got != tc.want {
+		if got := autoscale.UsageMillicores(tc.served, tc.elapsed, tc.cost); got != tc.want {
 			t.Errorf("UsageMillicores(%d, %v, %v) = %d, want %d", tc.served, tc.elapsed, tc.cost, got, tc.want)
 		}
 	}
-	if got := cluster.FormatMillicores(250); got != "250m" {
+	if got := autoscale.FormatMillicores(250); got != "250m" {
 		t.Errorf("FormatMillicores(250) = %q", got)
 	}
 }
@@ -47,7 +47,7 @@ func TestDesiredReplicas(t *testing.T) {
 		{6, 10, 50, 3, 10, 3},  // clamped to min
 		{3, 50, 0, 1, 10, 3},   // no target: no change
 	} {
-		got := cluster.DesiredReplicas(tc.current, tc.currentPct, tc.target, tc.min, tc.max)
+		got := autoscale.DesiredReplicas(tc.current, tc.currentPct, tc.target, tc.min, tc.max)
 		if got != tc.want {
 			t.Errorf("DesiredReplicas(%d, %v%%, %v%%, [%d,%d]) = %d, want %d", tc.current, tc.currentPct, tc.target, tc.min, tc.max, got, tc.want)
 		}

@@ -1,4 +1,4 @@
-package cluster
+package autoscale
 
 import (
 	"context"
@@ -11,12 +11,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
 
 // WorkloadSpec is a service: a Deployment and a Service in front of it. On a
 // kwok cluster kwok marks its pods Running (no container runs) and the
 // Simulator gives each a replica server on loopback; on node, kind and
-// existing clusters (Cluster.RealPods) its pods run the project's own binary
+// existing clusters (cluster.Cluster.RealPods) its pods run the project's own binary
 // as `chaoslab fake upstream` from a FROM-scratch image, with real CPU per
 // request (CPUPerRequest), a CPU limit and a readiness probe.
 type WorkloadSpec struct {
@@ -46,11 +48,16 @@ type WorkloadSpec struct {
 	Latency time.Duration
 }
 
-// Workload is a deployed WorkloadSpec.
+// Workload is a deployed WorkloadSpec. Its methods act on the cluster it
+// was deployed to: the toolkit's one call shape is a constructor taking
+// (ctx, cluster, spec) — Deploy, HPA, Observe — and methods on what it
+// returns, which never take the cluster again.
 type Workload struct {
 	Spec      WorkloadSpec // with defaults filled in
 	Namespace string
 	Labels    map[string]string // the pods' labels (and the Service's selector)
+
+	c *cluster.Cluster
 }
 
 // Selector selects the workload's pods.
@@ -62,7 +69,7 @@ const LabelWorkload = "chaoslab.io/workload"
 // simulatedImage is never pulled: kwok pods run no container.
 const simulatedImage = "chaoslab.io/simulated-replica:latest"
 
-func (s WorkloadSpec) withDefaults(c *Cluster) WorkloadSpec {
+func (s WorkloadSpec) withDefaults(c *cluster.Cluster) WorkloadSpec {
 	if s.Namespace == "" {
 		s.Namespace = c.Namespace
 	}
@@ -78,7 +85,7 @@ func (s WorkloadSpec) withDefaults(c *Cluster) WorkloadSpec {
 // Objects builds the Deployment and Service for s (exported through Deploy;
 // separate so the objects can be checked without a cluster).
 func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
-	if err := validName(s.Name); err != nil {
+	if err := cluster.ValidName(s.Name); err != nil {
 		return nil, nil, fmt.Errorf("workload: %w", err)
 	}
 	if s.CPUCostPerRequest < 0 {
@@ -127,7 +134,7 @@ func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
 				Spec: corev1.PodSpec{
 					Containers: []corev1.Container{container},
 					// kwok nodes made outside AddNode usually carry this taint.
-					Tolerations:                   []corev1.Toleration{{Key: annotationKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+					Tolerations:                   []corev1.Toleration{{Key: cluster.AnnotationKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 					TerminationGracePeriodSeconds: new(int64),
 				},
 			},
@@ -164,10 +171,10 @@ func upstreamArgs(s WorkloadSpec) []string {
 // are created; Simulate (or WaitReady) follows the pods. On a cluster with
 // real pods it first builds and loads the workload image (once per process
 // and cluster).
-func Deploy(ctx context.Context, c *Cluster, spec WorkloadSpec) (*Workload, error) {
+func Deploy(ctx context.Context, c *cluster.Cluster, spec WorkloadSpec) (*Workload, error) {
 	spec = spec.withDefaults(c)
 	if c.RealPods() && spec.Image == "" {
-		img, err := workloadImageFor(ctx, c)
+		img, err := c.WorkloadImageRef(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -183,11 +190,12 @@ func Deploy(ctx context.Context, c *Cluster, spec WorkloadSpec) (*Workload, erro
 	if _, err := c.Client.CoreV1().Services(spec.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
 	}
-	return &Workload{Spec: spec, Namespace: spec.Namespace, Labels: dep.Spec.Template.Labels}, nil
+	return &Workload{Spec: spec, Namespace: spec.Namespace, Labels: dep.Spec.Template.Labels, c: c}, nil
 }
 
 // WaitReady waits until the Deployment reports at least n ready replicas.
-func (w *Workload) WaitReady(ctx context.Context, c *Cluster, n int32) error {
+func (w *Workload) WaitReady(ctx context.Context, n int32) error {
+	c := w.c
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var last int32

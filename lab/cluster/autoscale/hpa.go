@@ -1,4 +1,4 @@
-package cluster
+package autoscale
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
 
 // HPASpec is a CPU-utilization HorizontalPodAutoscaler (autoscaling/v2) on a
@@ -31,7 +33,7 @@ func (s HPASpec) Object() (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	if s.Name == "" {
 		s.Name = s.Target
 	}
-	if err := validName(s.Name); err != nil {
+	if err := cluster.ValidName(s.Name); err != nil {
 		return nil, fmt.Errorf("hpa: %w", err)
 	}
 	if s.Min < 1 || s.Max < s.Min {
@@ -69,7 +71,7 @@ func (s HPASpec) Object() (*autoscalingv2.HorizontalPodAutoscaler, error) {
 }
 
 // HPA creates the autoscaler.
-func HPA(ctx context.Context, c *Cluster, spec HPASpec) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+func HPA(ctx context.Context, c *cluster.Cluster, spec HPASpec) (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	if spec.Namespace == "" {
 		spec.Namespace = c.Namespace
 	}
