@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
+	"github.com/chaoslab/chaoslab/internal/loopback"
 )
 
 // The Admin API subset a trainee or scenario needs in DB-less mode: what
@@ -25,6 +27,15 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
 	h["Server"] = []string{serverHeader}
+	if !g.opts.AllowNonLoopback && !loopbackPeer(r.RemoteAddr) {
+		// The Admin API rewrites what a gateway under load serves: in the lab
+		// it answers local clients only (a container's port published on
+		// 127.0.0.1 arrives from the bridge: the lab allows that one).
+		h["Content-Type"] = []string{mimeJSON}
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"message":"the emulation's Admin API answers loopback clients only"}`)
+		return
+	}
 	h["Access-Control-Allow-Origin"] = []string{"*"}
 	h["Access-Control-Allow-Credentials"] = []string{"true"} // Kong's CORS before-filter
 	if unsupportedBody(r) {
@@ -52,6 +63,12 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 }
 
 type jsonObj = map[string]any
+
+// loopbackPeer says whether a request's remote address is on this machine.
+func loopbackPeer(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	return err == nil && loopback.Host(host) && !strings.EqualFold(host, "localhost")
+}
 
 // unsupportedBody is Kong's Admin API before_filter: a PUT, POST or PATCH
 // with a body must be JSON, multipart or urlencoded (YAML too for /config).

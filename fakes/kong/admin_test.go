@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -125,5 +127,25 @@ func TestAdminReadEndpoints(t *testing.T) {
 	if res := do(t, "PATCH", g.AdminURL()+"/services/svc", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "read_timeout=15000"); res.status != 405 ||
 		res.body != `{"code":12,"message":"cannot update 'services' entities by 'name' when not using a database","name":"operation unsupported"}` {
 		t.Errorf("PATCH in DB-less: %d %s", res.status, res.body)
+	}
+}
+
+// The Admin API answers loopback clients only, unless the lab allows others
+// (a container on a bridge network).
+func TestAdminRefusesNonLoopbackClients(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		g := startGateway(t, serviceConfig("http://127.0.0.1:1", ""), func(o *Options) { o.AllowNonLoopback = allow })
+		for remote, local := range map[string]bool{"127.0.0.1:40000": true, "[::1]:40000": true, "192.0.2.7:40000": false, "[::ffff:10.1.2.3]:1": false} {
+			r := httptest.NewRequest(http.MethodGet, "/status", nil)
+			r.RemoteAddr = remote
+			w := httptest.NewRecorder()
+			g.serveAdmin(w, r)
+			if want := local || allow; (w.Code == http.StatusOK) != want {
+				t.Errorf("allow=%v, client %s: got %d %s", allow, remote, w.Code, w.Body.String())
+			}
+			if w.Code == http.StatusForbidden && !strings.Contains(w.Body.String(), "loopback clients only") {
+				t.Errorf("a refusal must say why: %s", w.Body.String())
+			}
+		}
 	}
 }
