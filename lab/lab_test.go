@@ -1,14 +1,19 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/chaoslab/chaoslab/fakes/mitm"
 	"github.com/chaoslab/chaoslab/fakes/pki"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 )
@@ -159,5 +164,61 @@ func TestUpstreamRequiringClientCertsIsReady(t *testing.T) {
 	}
 	if _, err := up.Control.Stats(context.Background()); err != nil {
 		t.Fatalf("control API of an mTLS upstream: %v", err)
+	}
+}
+
+// A lab's directory holds private keys (upstream, client and proxy CAs):
+// the directory is the user's alone and every key file is 0600, and all of
+// it is gone after Close.
+func TestLabFilesArePrivateAndRemoved(t *testing.T) {
+	ctx := context.Background()
+	l, err := New(ctx, WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	up, err := l.Upstream(ctx, "mtls", upstream.Config{TLSFlags: pki.ServerTLSFlags{Enabled: true, ClientAuth: pki.ClientAuthRequire}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.MITM(ctx, "mitm", mitm.Config{UpstreamCAFile: up.CAPath()}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(l.Dir()); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("lab directory %s: want mode 0700, got %v (%v)", l.Dir(), fi.Mode().Perm(), err)
+	}
+	keys := 0
+	err = filepath.WalkDir(l.Dir(), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
+			keys++
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s holds a private key with mode %v: want 0600", p, fi.Mode().Perm())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys == 0 {
+		t.Fatalf("no private key found under %s: the check checked nothing", l.Dir())
+	}
+	dir := l.Dir()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("%s still there after Close: %v", dir, err)
 	}
 }
