@@ -19,7 +19,20 @@ type Socket struct {
 	PID   int
 	Proto string // tcp, tcp6, udp, udp6
 	Addr  netip.AddrPort
+	// NetNS is the network namespace the socket lives in (/proc/PID/ns/net,
+	// e.g. "net:[4026531840]").
+	NetNS string
 }
+
+// Reachable says whether other machines could connect to the socket: it is
+// in the caller's own network namespace (the host's, for a test run there)
+// and not on loopback. A socket in another namespace (a kubelet on the node
+// IP of a run's namespace without uplink) is reachable from that namespace
+// only.
+func (s Socket) Reachable() bool { return !s.Loopback() && s.NetNS == SelfNetNS() }
+
+// SelfNetNS is this process's network namespace.
+func SelfNetNS() string { ns, _ := os.Readlink("/proc/self/ns/net"); return ns }
 
 func (s Socket) String() string { return fmt.Sprintf("%s %s (pid %d)", s.Proto, s.Addr, s.PID) }
 
@@ -41,6 +54,7 @@ func Of(pids ...int) ([]Socket, error) {
 		if len(inodes) == 0 {
 			continue
 		}
+		netns, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "ns", "net"))
 		for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
 			// The table of the process's own network namespace.
 			socks, err := table(filepath.Join("/proc", strconv.Itoa(pid), "net", proto), proto)
@@ -49,7 +63,7 @@ func Of(pids ...int) ([]Socket, error) {
 			}
 			for _, s := range socks {
 				if inodes[s.inode] {
-					out = append(out, Socket{PID: pid, Proto: proto, Addr: s.addr})
+					out = append(out, Socket{PID: pid, Proto: proto, Addr: s.addr, NetNS: netns})
 				}
 			}
 		}

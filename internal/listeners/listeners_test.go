@@ -2,6 +2,7 @@ package listeners
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -75,5 +76,18 @@ func TestDescendantsFindsAChild(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	if !slices.Contains(Descendants(os.Getpid()), cmd.Process.Pid) {
 		t.Fatalf("child %d not among %v", cmd.Process.Pid, Descendants(os.Getpid()))
+	}
+}
+
+func TestReachableOnlyInOwnNetNS(t *testing.T) {
+	own := SelfNetNS()
+	if own == "" {
+		t.Skip("no /proc/self/ns/net here")
+	}
+	wild := Socket{Addr: netip.MustParseAddrPort("0.0.0.0:80"), NetNS: own}
+	inner := Socket{Addr: netip.MustParseAddrPort("198.51.100.10:10250"), NetNS: "net:[1]"}
+	local := Socket{Addr: netip.MustParseAddrPort("127.0.0.1:80"), NetNS: own}
+	if !wild.Reachable() || inner.Reachable() || local.Reachable() {
+		t.Fatalf("reachable: wildcard %v (want true), other netns %v, loopback %v (want false)", wild.Reachable(), inner.Reachable(), local.Reachable())
 	}
 }
