@@ -8,7 +8,7 @@
 # CLUSTER=kwok|node|kind|existing|none (default: kwok when `make k8s-tools` has built
 # it, else none), REPORT_DIR=reports/latest,
 # PARALLEL=<scenarios at a time> (default: three per core; 1 = serial).
-# Other targets: kong, conformance, fuzz, flake, bench, doctor (see README).
+# Other targets: kong, conformance, fuzz, flake, soak, bench, doctor (see README).
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -26,7 +26,7 @@ export CHAOSLAB_CLUSTER    := $(CLUSTER)
 export PARALLEL
 
 .PHONY: scenario test unit fuzz-smoke conformance catalog catalog-kong catalog-docker catalog-node \
-	flake fuzz lint bench build k8s-tools kong doctor clean help
+	flake fuzz soak lint bench build k8s-tools kong doctor clean help
 
 help:
 	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
@@ -44,7 +44,7 @@ scenario: $(if $(filter kwok node,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GA
 test: lint k8s-tools kong unit fuzz-smoke conformance catalog catalog-kong catalog-docker catalog-node
 
 unit:
-	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v -e /scenarios/suite -e /conformance)
+	$(GO) test -count=1 -timeout=20m $$($(GO) list ./... | grep -v -e /scenarios/suite -e /conformance -e /soak)
 
 # Each fuzz target for a few seconds (their seed corpora already ran in unit).
 fuzz-smoke:
@@ -85,6 +85,13 @@ HOG ?= 0
 flake: $(if $(filter kwok node,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GATEWAY)),kong)
 	@N=$(N) HOG=$(HOG) OUT=reports/flake scripts/flake.sh $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
 
+## soak: a lab under load for DURATION (default 10m; GATEWAY=kong for real
+## Kong): resources of every lab process must stay flat; report in reports/soak.
+DURATION ?= 10m
+soak: $(if $(filter kong,$(GATEWAY)),kong)
+	CHAOSLAB_SOAK_DURATION=$(DURATION) CHAOSLAB_REPORT_DIR=$(abspath reports/soak) \
+		$(GO) test -count=1 -run TestSoak -timeout 3h -v ./soak/
+
 ## fuzz: every fuzz target for FUZZTIME (default 60s) each.
 FUZZTIME ?= 60s
 fuzz:
@@ -119,4 +126,4 @@ kong:
 	@scripts/kong.sh
 
 clean:
-	rm -rf bin reports/latest reports/test reports/test-* reports/conformance reports/flake
+	rm -rf bin reports/latest reports/test reports/test-* reports/conformance reports/flake reports/soak
