@@ -77,3 +77,10 @@ func TestFaultWindows(t *testing.T) {
 		t.Fatalf("windows %+v", ws)
 	}
 }
+
+func TestStyleIsTheReportsStylesheet(t *testing.T) {
+	css := Style()
+	if !strings.Contains(css, ".pill") || strings.Contains(css, "<") {
+		t.Fatalf("Style() = %.200q: want the report's CSS without markup", css)
+	}
+}

@@ -32,6 +32,8 @@ type Options struct {
 	// kind, existing); "" means none, and those scenarios are skipped with
 	// the command that enables them.
 	Cluster string
+	// Drill, when set, plays the scenario as a trainee's drill: see Session.
+	Drill *Session
 }
 
 // failure is what S.fail panics with; Execute recovers it.
@@ -109,6 +111,9 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 		res.Cluster = c.Provider
 	}
 	play := sc.New()
+	if o.Drill != nil {
+		o.Drill.play = play
+	}
 	s.Phase("setup", "start the topology", func() {
 		play.Setup(s)
 		s.printCommands()
@@ -165,6 +170,9 @@ type S struct {
 // Phase runs fn as a named phase. Loads, assertions and measurements made in
 // fn are recorded under it.
 func (s *S) Phase(name, description string, fn func()) {
+	if s.opts.Drill != nil && s.opts.Drill.intercept(s, name, description, fn) {
+		return
+	}
 	s.endPhase()
 	s.cur = &reports.Phase{Name: name, Description: description, StartedAt: time.Now(), Assertions: []reports.Assertion{}}
 	s.rec.Phases = append(s.rec.Phases, s.cur)

@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return 2
+	case errors.Is(err, errCheckFailed): // the evidence is already printed
+		return 1
 	default:
 		fmt.Fprintf(stderr, "chaoslab %s: %v\n", args[0], err)
 		return 1
