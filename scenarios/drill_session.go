@@ -33,7 +33,17 @@ type Session struct {
 	s    *S
 	bg   *backgroundLoad
 	logs sync.WaitGroup
-	n    int // checks so far
+	n    int               // checks so far
+	vals map[string]string // settings the trainee applied
+}
+
+// drillValue is the value the trainee set for a platform setting, "" when
+// unset or not in a drill. Drill checks read it.
+func (s *S) drillValue(key string) string {
+	if s.opts.Drill == nil {
+		return ""
+	}
+	return s.opts.Drill.vals[key]
 }
 
 // Briefing is what the trainee is told when the drill starts.
@@ -202,7 +212,15 @@ func (d *Session) set(s *S, key, value string) error {
 	keys := make([]string, 0, len(d.Drill.Settings))
 	for _, st := range d.Drill.Settings {
 		if strings.EqualFold(st.Key, key) {
-			return catchFailure(func() error { return st.Apply(d.play, s, value) })
+			err := catchFailure(func() error { return st.Apply(d.play, s, value) })
+			if err == nil {
+				if d.vals == nil {
+					d.vals = map[string]string{}
+				}
+				d.vals[st.Key] = value
+				s.Lab.Record("fix", "trainee", "drill set "+st.Key+"="+value)
+			}
+			return err
 		}
 		keys = append(keys, st.Key)
 	}

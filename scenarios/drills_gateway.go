@@ -172,3 +172,32 @@ func unhealthyAddresses(p Play, s *S) []Address {
 func unhealthyBackground(p Play) *Background {
 	return gwBackground("/orders", 5)(p)
 }
+
+func (x *gwProtocol) drillGateway() *lab.Gateway { return x.gw }
+
+func init() {
+	RegisterDrill(Drill{
+		ID: "gateway/protocol-mismatch", Difficulty: "medium", Tools: []string{"curl", "openssl", "the Kong admin API"},
+		Ticket: "After last night's migration of two services, /plain answers 502 Bad Gateway and /secure answers " +
+			"400 Bad Request, on every call. Both teams say their services are up.",
+		Hints: []string{
+			"Compare the two answers: curl -si $PROXY/plain and curl -si $PROXY/secure. Which one did the gateway write, which one the service?",
+			"The 400 body ('Client sent an HTTP request to an HTTPS server') comes from a TLS server; the gateway's error log has 'SSL_do_handshake() failed' for the other. What does each service's url say? curl -s $ADMIN/services",
+			"Ask each upstream directly: curl -si http://$PLAIN_ADDR/ and openssl s_client -connect $SECURE_ADDR </dev/null. Which one speaks TLS?",
+			"Swap the schemes back through the admin API: GET /config, plain -> http://, secure -> https://, POST /config -F config=@kong.yml",
+		},
+		Fixes:   []string{"each service's protocol matches what listens at its port (admin API: GET /config, edit, POST /config)"},
+		Fastest: []string{"curl -s $ADMIN/services   # protocol vs port", "grep SSL_do_handshake gateway-error.log"},
+		Addresses: func(p Play, s *S) []Address {
+			x := p.(*gwProtocol)
+			return append(gwAddresses(p, s),
+				Address{Var: "PLAIN_ADDR", Name: "the plain service's upstream (host:port)", Value: x.plain.Addr()},
+				Address{Var: "SECURE_ADDR", Name: "the secure service's upstream (host:port)", Value: x.tlsd.Addr()})
+		},
+		Logs: gwLogs,
+		Background: func(p Play) *Background {
+			g := p.(gatewayPlay).drillGateway()
+			return &Background{Targets: []load.Target{target("GET", g.ProxyURL()+"/plain"), target("GET", g.ProxyURL()+"/secure")}, Rate: 4}
+		},
+	})
+}

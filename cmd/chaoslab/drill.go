@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ const drillUsage = `usage: chaoslab drill COMMAND [--state-dir DIR]
   list                       the drills: family, difficulty, tools
   start ID [--backend embedded] [--cluster kwok] [--gateway emulation|kong] [--time-limit 2h]
                              bring the incident up in the background; prints the ticket and addresses
-  status                     the running drill, its addresses, time left
+  status [--json]            the running drill, its addresses, time left
   hint                       the next hint (each call reveals one more)
   check                      run the recovery assertions against the live lab: pass/fail with evidence
   set KEY=VALUE              change a platform setting that has no real interface (set alone lists them)
@@ -41,6 +42,7 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, rest := args[0], args[1:]
 	fs := newFlags("drill "+sub, stderr)
 	stateDir := fs.String("state-dir", "", "the drills' state directory (default $"+drill.EnvStateDir+" or ~/.local/state/chaoslab)")
+	asJSON := fs.Bool("json", false, "status: print the drill's state as JSON (addresses, pid, deadline)")
 	var backend, clusterName, gateway *string
 	var timeLimit, wait *time.Duration
 	if sub == "start" || sub == "daemon" {
@@ -101,6 +103,11 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		st, err := c.Status(ctx)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
 		}
 		fmt.Fprintf(stdout, "drill %s (%s): %s; hints %d of %d; %d check(s); stops itself at %s (in %s)\n",
 			st.ID, st.Difficulty, st.State, st.HintsUsed, st.HintsTotal, st.Checks,

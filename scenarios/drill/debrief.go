@@ -16,23 +16,23 @@ import (
 // Debrief is the summary a passing check earns: time to resolve, hints
 // used, the cause and lesson, and the commands that find it fastest.
 type Debrief struct {
-	ID          string                   `json:"id"`
-	Title       string                   `json:"title"`
-	Ticket      string                   `json:"ticket"`
-	Story       string                   `json:"story"`
-	Lesson      string                   `json:"lesson"`
-	Fixes       []string                 `json:"fixes"`
-	Fastest     []string                 `json:"fastest"`
-	TimeToFix   time.Duration            `json:"time_to_resolve_ns"`
-	HintsUsed   int                      `json:"hints_used"`
-	HintsTotal  int                      `json:"hints_total"`
-	Checks      int                      `json:"checks"`
-	ResolvedAt  time.Time                `json:"resolved_at"`
-	Passing     *scenarios.CheckResult   `json:"passing"`
-	Failed      []*scenarios.CheckResult `json:"failed_checks,omitempty"`
-	HTML        string                   `json:"html,omitempty"` // in the drill's directory
-	Kept        string                   `json:"kept,omitempty"` // where it is kept after stop
-	HTMLError   string                   `json:"html_error,omitempty"`
+	ID         string                   `json:"id"`
+	Title      string                   `json:"title"`
+	Ticket     string                   `json:"ticket"`
+	Story      string                   `json:"story"`
+	Lesson     string                   `json:"lesson"`
+	Fixes      []string                 `json:"fixes"`
+	Fastest    []string                 `json:"fastest"`
+	TimeToFix  time.Duration            `json:"time_to_resolve_ns"`
+	HintsUsed  int                      `json:"hints_used"`
+	HintsTotal int                      `json:"hints_total"`
+	Checks     int                      `json:"checks"`
+	ResolvedAt time.Time                `json:"resolved_at"`
+	Passing    *scenarios.CheckResult   `json:"passing"`
+	Failed     []*scenarios.CheckResult `json:"failed_checks,omitempty"`
+	HTML       string                   `json:"html,omitempty"` // in the drill's directory
+	Kept       string                   `json:"kept,omitempty"` // where it is kept after stop
+	HTMLError  string                   `json:"html_error,omitempty"`
 }
 
 func newDebrief(p paths, e scenarios.DrillEntry, st Status, pass *scenarios.CheckResult, fails []*scenarios.CheckResult) *Debrief {
