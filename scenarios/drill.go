@@ -69,12 +69,18 @@ type Address struct {
 	Value string `json:"value"`
 }
 
-// Expand fills $VAR placeholders in a hint or command with the addresses.
+// Expand fills $VAR placeholders in a hint or command with the addresses,
+// longest name first ($API_ADDR before $API).
 func Expand(text string, addrs []Address) string {
+	vars := make([]Address, 0, len(addrs))
 	for _, a := range addrs {
 		if a.Var != "" {
-			text = strings.ReplaceAll(text, "$"+a.Var, a.Value)
+			vars = append(vars, a)
 		}
+	}
+	sort.SliceStable(vars, func(i, j int) bool { return len(vars[i].Var) > len(vars[j].Var) })
+	for _, a := range vars {
+		text = strings.ReplaceAll(text, "$"+a.Var, a.Value)
 	}
 	return text
 }

@@ -96,7 +96,7 @@ func init() {
 			rs := s.Attack("payments client through the proxy", get(x.up.URL()+"/"), tlsPacer(), tlsLoad,
 				load.WithProxy(proxy.ProxyURL), load.WithTLSConfig(&tls.Config{RootCAs: trustPool(s, bundle)}))
 			s.Expect(rs, "every request succeeds").To(HaveSuccessShare(">=", 0.99))
-			awaitConnections(s, "mitm", proxy, before, len(rs)*95/100)
+			awaitConnections(s, "mitm", proxy, before, 1) // keep-alive: a few connections carry every request
 			s.Expect(logMITM(s, "mitm", proxy, before), "...on every connection").To(HaveLogLines("remote error", "==", 0))
 		},
 	})

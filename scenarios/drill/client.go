@@ -79,7 +79,9 @@ func Start(ctx context.Context, c StartConfig) (*Status, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{lock, w} // fd 3, fd 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = p.dir()
+	// The daemon keeps the trainee's working directory: the tools' cache
+	// (scripts/k8s-tools.sh, scripts/kong.sh) is found from it, as for
+	// every other chaoslab command.
 	cmd.Env = append(os.Environ(), c.Env...)
 	if err := cmd.Start(); err != nil {
 		w.Close()
