@@ -122,12 +122,13 @@ func init() {
 			}}},
 		Addresses: func(p Play, s *S) []Address {
 			x := p.(*expiredCertificate)
+			certs := issued(s, x.expired, x.renewed)
 			return []Address{
 				{Var: "API", Name: "the internal API", Value: x.expired.URL()},
 				{Var: "API_ADDR", Name: "its host:port", Value: x.expired.Addr()},
 				{Var: "CA", Name: "the internal CA clients trust", Value: x.expired.CAPath()},
-				{Var: "CERT_A", Name: "a certificate the CA issued for the API", Value: serverCert(x.expired)},
-				{Var: "CERT_B", Name: "another certificate the CA issued for the API", Value: serverCert(x.renewed)},
+				{Var: "CERT_A", Name: "a certificate the CA issued for the API", Value: certs[0]},
+				{Var: "CERT_B", Name: "another certificate the CA issued for the API", Value: certs[1]},
 			}
 		},
 		Background: func(p Play) *Background {
@@ -167,12 +168,13 @@ func init() {
 		Addresses: func(p Play, s *S) []Address {
 			x := p.(*hostnameMismatch)
 			_, port, _ := net.SplitHostPort(x.up.Addr())
+			certs := issued(s, x.up, x.reissued)
 			return []Address{
 				{Var: "API_ADDR", Name: "the API's host:port (" + newName + " resolves to its IP: curl --resolve)", Value: x.up.Addr()},
 				{Var: "PORT", Name: "its port", Value: port},
 				{Var: "CA", Name: "the internal CA clients trust", Value: x.up.CAPath()},
-				{Var: "CERT_A", Name: "a certificate the CA issued for the API", Value: serverCert(x.up)},
-				{Var: "CERT_B", Name: "another certificate the CA issued for the API", Value: serverCert(x.reissued)},
+				{Var: "CERT_A", Name: "a certificate the CA issued for the API", Value: certs[0]},
+				{Var: "CERT_B", Name: "another certificate the CA issued for the API", Value: certs[1]},
 			}
 		},
 		Check: func(p Play, s *S) {
@@ -190,6 +192,22 @@ func init() {
 				"the certificate names "+newName).To(HaveVerdict("", diagnose.CodeOK))
 		},
 	})
+}
+
+// issued copies the certificates the CA issued for a service under
+// neutral names (the lab's own file names would say which one is renewed),
+// in the given order: $CERT_A, $CERT_B.
+func issued(s *S, ups ...*lab.Upstream) []string {
+	dir := filepath.Join(s.Lab.Dir(), "issued-certificates")
+	s.Must(os.MkdirAll(dir, 0o700), "certificate store")
+	out := make([]string, len(ups))
+	for i, up := range ups {
+		b, err := os.ReadFile(serverCert(up))
+		s.Must(err, "reading a server certificate")
+		out[i] = filepath.Join(dir, fmt.Sprintf("api-%c.crt", 'a'+i))
+		s.Must(os.WriteFile(out[i], b, 0o600), "copying a server certificate")
+	}
+	return out
 }
 
 // serverCert is the leaf an upstream presents, as a file.

@@ -463,3 +463,35 @@ func TestDrillTimeLimit(t *testing.T) {
 		t.Errorf("left in the state directory after the time limit: %s", e.Name())
 	}
 }
+
+// TestDrillGatewayRealKong: the same drill and fix on real Kong 3.9.1 (a
+// host process under the drill's daemon): its GET /config exports the
+// whole configuration, and the documented edit works on it too.
+func TestDrillGatewayRealKong(t *testing.T) {
+	tr := newTrainee(t)
+	out, errOut, code := tr.run("start", "gateway/504-slow-upstream", "--gateway", "kong")
+	if code != 0 {
+		if strings.Contains(errOut, "real Kong not built") {
+			t.Skip("real Kong not built: run make kong")
+		}
+		t.Fatalf("start on real Kong: exit %d\n%s%s", code, out, errOut)
+	}
+	st := tr.status()
+	if st.Briefing.Gateway == "" || !strings.Contains(st.Briefing.Gateway, "kong 3.9") {
+		t.Fatalf("gateway %q, want real Kong", st.Briefing.Gateway)
+	}
+	r := tr.snapshot(st)
+	if len(r.pids) < 2 {
+		t.Fatalf("no Kong process under the drill's daemon: %v", r.pids)
+	}
+	tr.checkFails("504")
+	admin := tr.addr(st, "ADMIN")
+	if code, body := postKongConfig(t, admin, "_format_version: \"3.0\"\nservices: [\n"); code != http.StatusBadRequest {
+		t.Fatalf("bad kong.yml on real Kong: %d %s", code, body)
+	}
+	editKongConfig(t, admin, func(y string) string {
+		return regexp.MustCompile(`read_timeout: 100\b`).ReplaceAllString(y, "read_timeout: 1000")
+	})
+	tr.checkPasses(1, 0)
+	tr.stopAndNothingLeft(r)
+}
