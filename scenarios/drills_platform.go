@@ -36,6 +36,11 @@ func init() {
 				}
 				x := p.(*credStorm)
 				x.md.apply(s, imds.Settings{TTL: d.String()}, "fix", "credential lifetime "+d.String()+" (trainee)")
+				// As in the scenario's fix: the running app's next request
+				// still finds its old credentials expiring and fetches once
+				// more, bringing the new lifetime (the background traffic
+				// would do it within a second).
+				x.onK8s.warm(s)
 				return nil
 			}}},
 		Addresses: func(p Play, s *S) []Address {
