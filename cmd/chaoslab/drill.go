@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -159,6 +160,15 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		key, value, ok := strings.Cut(pos[0], "=")
 		if !ok || key == "" || len(pos) > 1 {
 			return fmt.Errorf("set takes one KEY=VALUE, got %q", strings.Join(pos, " "))
+		}
+		// A file named relative to the trainee's directory (bundle.pem) is
+		// sent as an absolute path: the drill runs elsewhere.
+		if !filepath.IsAbs(value) {
+			if _, err := os.Stat(value); err == nil {
+				if abs, err := filepath.Abs(value); err == nil {
+					value = abs
+				}
+			}
 		}
 		if err := c.Set(ctx, key, value); err != nil {
 			return err

@@ -135,11 +135,16 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	briefed := !d.st.BriefedAt.IsZero()
 	d.mu.Unlock()
 	if !briefed {
-		msg := res.Reason
-		if msg == "" {
+		msg := fmt.Sprintf("%s: %s", res.Verdict, res.Reason)
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			msg = "the time limit (" + cfg.TimeLimit.String() + ") passed before the briefing"
+		case ctx.Err() != nil:
+			msg = "stopped before the briefing (chaoslab drill stop or a signal)"
+		case res.Reason == "":
 			msg = "the scenario ended before the fault was live"
 		}
-		writeStart(ready, startLine{Error: fmt.Sprintf("%s: %s", res.Verdict, msg)})
+		writeStart(ready, startLine{Error: msg})
 		return errors.New(msg)
 	}
 	return nil
