@@ -495,3 +495,41 @@ func TestDrillGatewayRealKong(t *testing.T) {
 	tr.checkPasses(1, 0)
 	tr.stopAndNothingLeft(r)
 }
+
+// TestDrillGatewayDocker: the gateway drill on the docker backend (real
+// Kong's image when it is there); stop removes the drill's containers.
+func TestDrillGatewayDocker(t *testing.T) {
+	dockerCLI, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("docker not installed: apt-get install docker.io")
+	}
+	containers := func(pid int) []string {
+		out, err := exec.Command(dockerCLI, "ps", "-a", "-q", "--filter", fmt.Sprintf("label=chaoslab.pid=%d", pid)).Output()
+		if err != nil {
+			t.Fatalf("docker ps: %v", err)
+		}
+		return strings.Fields(string(out))
+	}
+	tr := newTrainee(t)
+	out, errOut, code := tr.run("start", "gateway/504-slow-upstream", "--backend", "docker")
+	if code != 0 {
+		if strings.Contains(errOut, "skipped:") {
+			t.Skip(strings.TrimSpace(errOut))
+		}
+		t.Fatalf("start on docker: exit %d\n%s%s", code, out, errOut)
+	}
+	st := tr.status()
+	r := tr.snapshot(st)
+	if len(containers(st.PID)) == 0 {
+		t.Fatal("no container carries the drill's label")
+	}
+	tr.checkFails("504")
+	editKongConfig(t, tr.addr(st, "ADMIN"), func(y string) string {
+		return regexp.MustCompile(`read_timeout: 100\b`).ReplaceAllString(y, "read_timeout: 1000")
+	})
+	tr.checkPasses(1, 0)
+	tr.stopAndNothingLeft(r)
+	if left := containers(st.PID); len(left) > 0 {
+		t.Errorf("containers left after stop: %v", left)
+	}
+}
