@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -251,7 +252,7 @@ func (d *Session) copyLogs(ctx context.Context, srcs []LogSource) {
 	d.logs.Add(1)
 	go func() {
 		defer d.logs.Done()
-		written := make([]int, len(srcs))
+		prev := make([][]string, len(srcs))
 		files := make([]*os.File, len(srcs))
 		for i, src := range srcs {
 			f, err := os.OpenFile(filepath.Join(d.LogDir, src.Name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -265,14 +266,11 @@ func (d *Session) copyLogs(ctx context.Context, srcs []LogSource) {
 				if files[i] == nil {
 					continue
 				}
-				lines := src.Lines()
-				if len(lines) < written[i] { // a source that keeps only its tail
-					written[i] = 0
-				}
-				for _, l := range lines[written[i]:] {
+				cur := src.Lines()
+				for _, l := range fresh(prev[i], cur) {
 					fmt.Fprintln(files[i], l)
 				}
-				written[i] = len(lines)
+				prev[i] = cur
 			}
 		}
 		t := time.NewTicker(time.Second)
@@ -286,6 +284,22 @@ func (d *Session) copyLogs(ctx context.Context, srcs []LogSource) {
 			}
 		}
 	}()
+}
+
+// fresh is what cur, a log's kept lines now, adds to prev, the same log a
+// moment ago. Logs keep only their last lines: once full, old lines drop
+// off the front as new ones arrive, so the new lines are what follows the
+// longest suffix of prev that cur starts with.
+func fresh(prev, cur []string) []string {
+	if len(cur) >= len(prev) && slices.Equal(cur[:len(prev)], prev) {
+		return cur[len(prev):]
+	}
+	for d := 1; d < len(prev); d++ {
+		if n := len(prev) - d; n <= len(cur) && prev[d] == cur[0] && slices.Equal(prev[d:], cur[:n]) {
+			return cur[n:]
+		}
+	}
+	return cur // more was written than the log keeps: all of it is new
 }
 
 // backgroundLoad keeps a trickle of requests going in bounded rounds.

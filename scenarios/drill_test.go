@@ -114,3 +114,20 @@ func TestSessionInProcess(t *testing.T) {
 		t.Errorf("log files: %v", logs)
 	}
 }
+
+func TestFreshLogLines(t *testing.T) {
+	for _, c := range []struct {
+		prev, cur, want []string
+	}{
+		{nil, []string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"a", "b"}, []string{"a", "b", "c"}, []string{"c"}},
+		{[]string{"a", "b", "c"}, []string{"b", "c", "d", "e"}, []string{"d", "e"}}, // full: a dropped off
+		{[]string{"x", "x", "x"}, []string{"x", "x", "x"}, []string{}},              // nothing new
+		{[]string{"x", "x", "x"}, []string{"x", "x", "y"}, []string{"y"}},
+		{[]string{"a", "b"}, []string{"c", "d"}, []string{"c", "d"}}, // more than the log keeps
+	} {
+		if got := fresh(c.prev, c.cur); strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("fresh(%v, %v) = %v, want %v", c.prev, c.cur, got, c.want)
+		}
+	}
+}

@@ -48,6 +48,10 @@ func Start(ctx context.Context, c StartConfig) (*Status, error) {
 		return nil, err
 	}
 	p := paths{c.StateDir}
+	if n := len(p.socket()); n > 104 { // sun_path: 108 bytes on Linux, 104 on BSDs
+		return nil, fmt.Errorf("state directory %s is too long for the drill's control socket (%d bytes, max 104): "+
+			"pass a shorter --state-dir or $%s", c.StateDir, n, EnvStateDir)
+	}
 	lock, held, err := lockFile(p)
 	if err != nil {
 		return nil, err
