@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/chaoslab/chaoslab/fakes"
+	"github.com/chaoslab/chaoslab/fakes/lb"
 
 	"github.com/chaoslab/chaoslab/lab"
 )
@@ -16,6 +17,11 @@ import (
 // what it writes there is removed with the directory.
 func (d *docker) StartFake(ctx context.Context, cfg fakes.Config) (lab.Service, error) {
 	name := cfg.Fake()
+	if c, ok := cfg.(lb.Config); ok && d.net.mode == netBridge {
+		// The hop reaches the gateway's container by alias, off loopback.
+		c.AllowNonLoopback = true
+		cfg = c
+	}
 	s, err := d.start(ctx, d.chaoslabSpec(name, append([]string{"fake", name}, cfg.Args()...)))
 	if err != nil {
 		return nil, fmt.Errorf("fake %s: %w", name, err)
