@@ -164,6 +164,9 @@ func (d *docker) kongSpec(configPath string, o lab.GatewayOptions, proxy, admin 
 	if o.DNS != "" {
 		env["KONG_DNS_RESOLVER"] = o.DNS
 	}
+	if o.TrustedIPs != "" {
+		env["KONG_TRUSTED_IPS"] = o.TrustedIPs
+	}
 	if v := os.Getenv("CHAOSLAB_KONG_HEADERS"); v != "" {
 		env["KONG_HEADERS"] = v
 	}
