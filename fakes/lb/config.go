@@ -37,8 +37,9 @@ type Config struct {
 	// Retry and ReframeShort are the hop's misbehaviours beyond headers
 	// (retry.go, reframe.go); AllowNonLoopback is for bridge networks.
 	Retry            Retry
-	ReframeShort     int  // re-frame request bodies with a Content-Length this many bytes short
-	AllowNonLoopback bool // allow a backend off loopback (containers on a bridge network)
+	ReframeShort     int    // re-frame request bodies with a Content-Length this many bytes short
+	AllowNonLoopback bool   // allow a backend off loopback (containers on a bridge network)
+	StripHeaders     string // drop these request headers (comma separated) on the way to the backend
 }
 
 // Policy is what the hop does to each request; the control API changes it at
@@ -49,12 +50,13 @@ type Policy struct {
 	XFF                string `json:"xff"`
 	XFP                string `json:"xfp"`
 	Retry
-	ReframeShort int `json:"reframe_short"`
+	ReframeShort int    `json:"reframe_short"`
+	StripHeaders string `json:"strip_headers"` // comma separated
 }
 
 func (c Config) policy() Policy {
 	p := Policy{StripAuthorization: c.StripAuthorization, Host: c.Host, XFF: c.XFF, XFP: c.XFP,
-		Retry: c.Retry, ReframeShort: c.ReframeShort}
+		Retry: c.Retry, ReframeShort: c.ReframeShort, StripHeaders: c.StripHeaders}
 	return p.withDefaults()
 }
 
@@ -82,6 +84,11 @@ func (p Policy) Validate() error {
 	}
 	if strings.ContainsAny(p.Host, " \t\r\n/?#@") {
 		return fmt.Errorf("--host: must be a host name or host:port, got %q", p.Host)
+	}
+	for _, n := range strings.Split(p.StripHeaders, ",") {
+		if strings.ContainsAny(strings.TrimSpace(n), " \t\r\n:") {
+			return fmt.Errorf("--strip-headers: header names separated by commas, got %q", p.StripHeaders)
+		}
 	}
 	if p.ReframeShort < 0 {
 		return fmt.Errorf("--reframe-short: must not be negative, got %d", p.ReframeShort)

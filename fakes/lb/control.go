@@ -15,6 +15,7 @@ type Settings struct {
 	XFP                *string `json:"xfp,omitempty"`
 	Retry              *Retry  `json:"retry,omitempty"`         // replaces the whole retry policy
 	ReframeShort       *int    `json:"reframe_short,omitempty"` // 0 passes bodies through
+	StripHeaders       *string `json:"strip_headers,omitempty"` // "" strips none
 }
 
 // Stats are the hop's counters. Control calls are not counted.
@@ -65,6 +66,9 @@ func (s *Server) Apply(st Settings) error {
 	}
 	if st.ReframeShort != nil {
 		p.ReframeShort = *st.ReframeShort
+	}
+	if st.StripHeaders != nil {
+		p.StripHeaders = *st.StripHeaders
 	}
 	return s.SetPolicy(p)
 }

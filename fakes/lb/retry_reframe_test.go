@@ -264,7 +264,7 @@ func TestAllowNonLoopbackBackend(t *testing.T) {
 }
 
 func TestMoreArgsRoundTrip(t *testing.T) {
-	in := Config{Listen: "127.0.0.1:0", Backend: "http://127.0.0.1:8000", ReframeShort: 3, AllowNonLoopback: true,
+	in := Config{Listen: "127.0.0.1:0", Backend: "http://127.0.0.1:8000", ReframeShort: 3, AllowNonLoopback: true, StripHeaders: "X-Tenant,X-Trace",
 		Retry: Retry{TryTimeout: 250 * time.Millisecond, Retries: 2, RetryNonIdempotent: true}}
 	var out Config
 	fs := flag.NewFlagSet("lb", flag.ContinueOnError)
@@ -274,5 +274,27 @@ func TestMoreArgsRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, out) {
 		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)
+	}
+}
+
+func TestStripHeaders(t *testing.T) {
+	be := newBackend(t)
+	hop := startLB(t, Config{Backend: be.URL, StripHeaders: "X-Tenant, x-trace"})
+	send(t, hop.URL()+"/", "", map[string]string{"X-Tenant": "acme", "X-Trace": "1", "X-Keep": "yes"})
+	r := be.last(t)
+	if r.Header.Get("X-Tenant") != "" || r.Header.Get("X-Trace") != "" || r.Header.Get("X-Keep") != "yes" {
+		t.Fatalf("backend got %v", r.Header)
+	}
+	none := ""
+	if _, err := (&Client{Base: hop.URL(), HTTP: client}).Apply(context.Background(), Settings{StripHeaders: &none}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, hop.URL()+"/", "", map[string]string{"X-Tenant": "acme"})
+	if be.last(t).Header.Get("X-Tenant") != "acme" {
+		t.Fatal("X-Tenant still stripped after the fix")
+	}
+	bad := "X Tenant"
+	if _, err := (&Client{Base: hop.URL(), HTTP: client}).Apply(context.Background(), Settings{StripHeaders: &bad}); err == nil {
+		t.Fatal("a bad header list was accepted")
 	}
 }
