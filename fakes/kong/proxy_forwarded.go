@@ -95,3 +95,20 @@ func listenerPort(r *http.Request) string {
 	}
 	return ""
 }
+
+// trustedIPsConf is trusted_ips as the Admin API's / shows it: the list as
+// configured, {} (an empty Lua table) when none.
+func (g *Gateway) trustedIPsConf() any {
+	var out []string
+	for _, raw := range g.opts.TrustedIPs {
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return map[string]any{}
+	}
+	return out
+}
