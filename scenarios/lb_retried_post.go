@@ -85,7 +85,10 @@ func (x *lbRetriedPOST) Run(s *S) {
 		s.Measure("LB retries per client POST", retried/float64(len(rs)), "", "expected about 0.75 (half the tries time out)")
 		s.Expect(retried, "the LB retried timed-out POSTs").To(BeNumber(">=", 0.25*float64(len(rs)), "retries"))
 		s.Expect(rs, "each client got one HTTP answer").To(HaveTransportErrorShare("<=", 0.01))
-		s.Expect(rs, "most of them a success").To(HaveSuccessShare(">=", 0.6))
+		// About 87% succeed (12.5% of POSTs time out three times: the LB's
+		// 504); a loaded machine slows the service and lowers that share,
+		// not the point: the client saw one answer, the service ran twice.
+		s.Expect(rs, "many of them a success").To(HaveSuccessShare(">=", 0.3))
 		s.Expect(perPOST, "the upstream executed POSTs more than once").To(BeNumber(">=", 1.3, "executions per POST"))
 	})
 	s.Phase("fix", "no retry of POST at the LB; try timeout above the service's latency", func() {
