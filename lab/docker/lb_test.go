@@ -35,3 +35,21 @@ func TestKongTrustedIPsEnv(t *testing.T) {
 		t.Fatalf("KONG_TRUSTED_IPS=%q", env["KONG_TRUSTED_IPS"])
 	}
 }
+
+func TestTrustedIPsOnBridge(t *testing.T) {
+	host := dockerNet{mode: netHost, subnet: "172.18.0.0/16"}
+	bridge := dockerNet{mode: netBridge, subnet: "172.18.0.0/16"}
+	for _, c := range []struct {
+		n        dockerNet
+		in, want string
+	}{
+		{host, "127.0.0.1,::1", "127.0.0.1,::1"},
+		{bridge, "127.0.0.1,::1", "127.0.0.1,::1,172.18.0.0/16"},
+		{bridge, "10.0.0.0/8", "10.0.0.0/8"},
+		{bridge, "", ""},
+	} {
+		if got := c.n.trustedIPs(c.in); got != c.want {
+			t.Errorf("%s %q: got %q, want %q", c.n.mode, c.in, got, c.want)
+		}
+	}
+}
