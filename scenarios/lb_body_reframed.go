@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"net/http"
 
 	. "github.com/chaoslab/chaoslab/assertions"
@@ -34,7 +35,10 @@ Fix: the LB passes the body through unchanged (chunked stays chunked, or it coun
 	})
 }
 
-const reframeShort = 4
+const (
+	reframeShort = 4
+	orderBody    = `{"item":"book","qty":1}`
+)
 
 type lbBodyReframed struct{ lbSetup }
 
@@ -45,7 +49,7 @@ func (x *lbBodyReframed) Setup(s *S) {
 }
 
 func (x *lbBodyReframed) post() load.Target {
-	return load.Target{Method: "POST", URL: x.hop.URL() + "/orders", Body: []byte(`{"item":"book","qty":1}`),
+	return load.Target{Method: "POST", URL: x.hop.URL() + "/orders", Body: []byte(orderBody),
 		Header: http.Header{"Content-Type": {"application/json"}}}
 }
 
@@ -67,6 +71,8 @@ func (x *lbBodyReframed) Run(s *S) {
 		s.Expect(rs, "the POST after a poisoned one: 400").To(HaveStatusShare(400, ">=", 0.25))
 		s.Expect(rs, "... but not all of them: the poisoning one succeeds").To(HaveStatusShare(400, "<=", 0.75))
 		s.Expect(rs, "Kong's own 400 body").To(HaveBodyShare("Bad request\nrequest_id: ", ">=", 0.25))
+		truncated := fmt.Sprintf(`"Content-Length":"%d"`, len(orderBody)-reframeShort)
+		s.Expect(rs, "the POSTs that passed reached the upstream truncated (its echo)").To(HaveBodyShare(truncated, ">=", 0.25))
 		s.Expect(rs, "every POST got an answer").To(HaveTransportErrorShare("<=", 0.01))
 	})
 	s.Phase("fix", "the LB passes bodies through unchanged", func() {
