@@ -46,6 +46,15 @@ func (l badRequestListener) Accept() (net.Conn, error) {
 
 type badRequestConn struct{ net.Conn }
 
+// CloseWrite keeps net/http's half-close (a FIN after a Connection: close
+// answer) working through the wrapper.
+func (c *badRequestConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *badRequestConn) Write(b []byte) (int, error) {
 	if !isGoBadRequest(b) {
 		return c.Conn.Write(b)

@@ -17,6 +17,7 @@ import (
 // working on it) and the request is sent again, at most Retries more times.
 // Only idempotent methods are retried unless RetryNonIdempotent: the
 // incident is an LB that retries a POST the backend already executed.
+// In the control API's JSON, try_timeout is in nanoseconds (time.Duration).
 type Retry struct {
 	TryTimeout         time.Duration `json:"try_timeout,omitempty"` // 0: wait as long as the backend takes, no retries
 	Retries            int           `json:"retries,omitempty"`     // tries after the first
