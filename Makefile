@@ -39,8 +39,8 @@ scenario: $(if $(filter kwok node,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GA
 ## test: lint, the tools (kwok control plane and kubelet: about 9 minutes cold on
 ## 2 cores; real Kong: make kong), unit and integration tests, the fuzz targets'
 ## corpora and a few seconds of each, the Kong differential suite, then the
-## catalog: embedded with kwok, the gateway family on real Kong, faults and
-## gateway on docker, the autoscaling family on real pods.
+## catalog: embedded with kwok, the gateway and lb families on real Kong, faults,
+## gateway and lb on docker, the autoscaling family on real pods.
 test: lint k8s-tools kong unit fuzz-smoke conformance catalog catalog-kong catalog-docker catalog-node
 
 unit:
@@ -62,15 +62,15 @@ conformance:
 catalog:
 	$(MAKE) --no-print-directory scenario REPORT_DIR=reports/test CLUSTER=$(or $(CLUSTER),kwok)
 
-# The gateway family on real Kong (a host process built by make kong).
+# The gateway and lb families on real Kong (a host process built by make kong).
 catalog-kong:
-	$(MAKE) --no-print-directory scenario GATEWAY=kong SCENARIO=gateway CLUSTER=none REPORT_DIR=reports/test-kong
+	$(MAKE) --no-print-directory scenario GATEWAY=kong SCENARIO='gateway || lb' CLUSTER=none REPORT_DIR=reports/test-kong
 
-# The faults and gateway families again on containers (real Kong from the
+# The faults, gateway and lb families again on containers (real Kong from the
 # local image); skipped with the command to run when no docker daemon is
 # reachable (.ci/run starts one).
 catalog-docker:
-	$(MAKE) --no-print-directory scenario BACKEND=docker SCENARIO='faults || gateway' CLUSTER=none REPORT_DIR=reports/test-docker
+	$(MAKE) --no-print-directory scenario BACKEND=docker SCENARIO='faults || gateway || lb' CLUSTER=none REPORT_DIR=reports/test-docker
 
 # The autoscaling family on real pods: a real kubelet and containerd in a
 # network namespace of the run (needs root; `make k8s-tools` installs the

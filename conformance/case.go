@@ -30,7 +30,18 @@ type Request struct {
 	Host    string // Host header; default: the gateway's address
 	Headers map[string]string
 	Body    string
+	// From is the loopback source address to connect from; TrustedPeer
+	// is in both gateways' trusted_ips, the default source is not.
+	From string
+	// Trailing is written on the same connection right after the request
+	// (the rest of a body sent past its Content-Length, then the next
+	// request): the answer compared is the one to those bytes.
+	Trailing string
 }
+
+// TrustedPeer is the suite's trusted_ips: a loopback source the client
+// uses only when a case says so (Request.From).
+const TrustedPeer = "127.0.0.2"
 
 // Compare selects the aspects compared for a case.
 type Compare struct {

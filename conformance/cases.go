@@ -32,6 +32,10 @@ func get(path string, hdr ...string) Request {
 
 func with(r Request, method, body string) Request { r.Method, r.Body = method, body; return r }
 
+func from(ip string, r Request) Request { r.From = ip; return r }
+
+func trailing(r Request, rest string) Request { r.Trailing = rest; return r }
+
 func accept(v string) []string {
 	if v == "" {
 		return nil
@@ -117,6 +121,16 @@ func Cases() []Case {
 	}
 	add(Case{Name: "route/https-redirect-post", Group: "route", Req: with(get("/secure301/p"), "POST", "x"), Compare: full})
 	add(Case{Name: "route/https-forwarded-proto-untrusted", Group: "route", Req: get("/secure/x", "X-Forwarded-Proto", "https"), Compare: full, Expect: Expect{Status: 426}})
+	// A TLS-offloading LB in trusted_ips (scenario lb/x-forwarded-proto-dropped).
+	add(Case{Name: "route/https-forwarded-proto-trusted", Group: "route", Req: from(TrustedPeer, get("/secure/x", "X-Forwarded-Proto", "https")), Compare: proxied, Expect: Expect{Status: 200}})
+	add(Case{Name: "route/https-trusted-without-forwarded-proto", Group: "route", Req: from(TrustedPeer, get("/secure/x")), Compare: full, Expect: Expect{Status: 426}})
+	add(Case{Name: "route/https-redirect-trusted-forwarded-host", Group: "route", Req: from(TrustedPeer, get("/secure301/p", "X-Forwarded-Host", "api.example.test")), Compare: full,
+		Expect: Expect{Status: 301, Header: map[string]string{"Location": "https://api.example.test/secure301/p"}}})
+	add(Case{Name: "proxy/x-forwarded-trusted", Group: "proxy", Req: from(TrustedPeer, get("/echo/xf", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "api.example.test", "X-Forwarded-Port", "443", "X-Forwarded-Path", "/public/xf", "X-Forwarded-Prefix", "/public")), Compare: proxied})
+	// A body sent past its Content-Length (scenario lb/body-reframed): the
+	// rest starts the next request on the connection, which gets Kong's 400.
+	add(Case{Name: "proxy/body-past-content-length", Group: "proxy", Req: trailing(with(get("/echo/rf", "Content-Type", "application/json"), "POST", `{"qty`), `":1}GET /echo/next HTTP/1.1`+"\r\nHost: x\r\n\r\n"), Compare: Compare{Body: true, Headers: true, Tries: true, ErrorLog: true},
+		Expect: Expect{Status: 400, BodyContains: []string{"Bad request\nrequest_id: "}, Header: map[string]string{"Content-Type": "text/plain; charset=utf-8", "Server": "kong/3.9.1"}}})
 
 	// key-auth.
 	add(Case{Name: "key-auth/missing", Group: "plugin", Req: get("/key"), Compare: full,
@@ -189,7 +203,8 @@ func Cases() []Case {
 		add(Case{Name: "admin/" + name, Group: "admin", Admin: true, Req: r, Compare: cmp, Expect: e})
 	}
 	admin("root", get("/"), Compare{Body: true, JSONFields: []string{"version", "tagline", "lua_version", "configuration.database",
-		"configuration.proxy_listen", "configuration.router_flavor", "configuration.headers", "configuration.error_default_type"}},
+		"configuration.proxy_listen", "configuration.router_flavor", "configuration.headers", "configuration.error_default_type",
+		"configuration.trusted_ips"}},
 		Expect{Status: 200, BodyContains: []string{"Welcome to kong"}})
 	admin("status", get("/status"), Compare{Body: true, JSONFields: []string{"database.reachable", "configuration_hash"}}, Expect{Status: 200})
 	admin("services", get("/services"), adminAll, Expect{Status: 200})

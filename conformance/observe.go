@@ -122,6 +122,9 @@ func send(ctx context.Context, base string, r Request) (*http.Response, error) {
 	for k, v := range r.Headers {
 		req.Header.Set(k, v)
 	}
+	if r.From != "" || r.Trailing != "" {
+		return sendOnConn(ctx, cancel, req, r) // observe_conn.go
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		cancel()

@@ -8,7 +8,7 @@ import (
 
 // startAs starts the lab's gateway as choice ("emulation" or "kong").
 func startAs(ctx context.Context, l *lab.Lab, y, choice string, o lab.GatewayOptions) (*lab.Gateway, error) {
-	return l.Gateway(ctx, y, lab.WithGateway(choice), lab.WithDNS(o.DNS), lab.WithHosts(o.Hosts))
+	return l.Gateway(ctx, y, lab.WithGateway(choice), lab.WithDNS(o.DNS), lab.WithHosts(o.Hosts), lab.WithTrustedIPs(o.TrustedIPs))
 }
 
 // RealKong is real Kong 3.9.1 as a host process (scripts/kong.sh builds

@@ -107,7 +107,7 @@ func (t *Topology) served(ctx context.Context) int64 {
 
 // observeAll starts side's gateway and runs every case against it in order.
 func (t *Topology) observeAll(ctx context.Context, side Side, cases []Case) ([]Normalised, []time.Duration, error) {
-	g, err := side.Start(ctx, t.Lab, t.Config(), lab.GatewayOptions{DNS: t.DNS})
+	g, err := side.Start(ctx, t.Lab, t.Config(), lab.GatewayOptions{DNS: t.DNS, TrustedIPs: TrustedPeer})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", side.Name, err)
 	}
@@ -184,6 +184,12 @@ func describe(c Case) string {
 	}
 	if c.Repeat > 0 {
 		s += fmt.Sprintf(" (after %d more)", c.Repeat)
+	}
+	if c.Req.From != "" {
+		s += " (from " + c.Req.From + ", in trusted_ips)"
+	}
+	if c.Req.Trailing != "" {
+		s += fmt.Sprintf(" (then %q on the same connection: its answer is compared)", c.Req.Trailing)
 	}
 	return s
 }

@@ -41,6 +41,9 @@ type GatewayOptions struct {
 	DNS string
 	// Choice is "emulation" or "kong"; "" follows EnvGateway (make GATEWAY=).
 	Choice string
+	// TrustedIPs is kong.conf's trusted_ips (IPs and CIDRs, comma
+	// separated): peers whose X-Forwarded-* headers Kong believes.
+	TrustedIPs string
 }
 
 // Selected is the gateway these options ask for: Choice, else EnvGateway.
@@ -64,6 +67,12 @@ func WithHosts(hosts map[string]string) GatewayOption {
 // "emulation" or "kong" (real Kong: a host process on the embedded backend).
 // The differential suite starts both in one lab this way.
 func WithGateway(choice string) GatewayOption { return func(o *GatewayOptions) { o.Choice = choice } }
+
+// WithTrustedIPs sets Kong's trusted_ips (IPs and CIDRs, comma separated):
+// a TLS-offloading LB's X-Forwarded-Proto is believed only from these.
+func WithTrustedIPs(list string) GatewayOption {
+	return func(o *GatewayOptions) { o.TrustedIPs = list }
+}
 
 // WithDNS makes the gateway resolve through a host:port DNS server (the
 // lab's fake DNS).
@@ -122,7 +131,8 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 // EmulationConfig is the gateway emulation's configuration for a kong.yml
 // path and these options, listening where the backend chooses.
 func (o GatewayOptions) EmulationConfig(configPath string) kong.CLIConfig {
-	c := kong.CLIConfig{ConfigPath: configPath, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DNS: o.DNS}
+	c := kong.CLIConfig{ConfigPath: configPath, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DNS: o.DNS,
+		TrustedIPs: o.TrustedIPs}
 	for n, ip := range o.Hosts {
 		if c.Hosts == nil {
 			c.Hosts = map[string][]string{}

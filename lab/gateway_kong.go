@@ -39,7 +39,7 @@ func startHostKong(ctx context.Context, l *Lab, configPath string, o GatewayOpti
 	}
 	k, err := realkong.Start(ctx, in, realkong.Options{
 		Dir: l.dir, Config: configPath, Hosts: o.Hosts, DNS: o.DNS,
-		Headers: os.Getenv("CHAOSLAB_KONG_HEADERS"),
+		Headers: os.Getenv("CHAOSLAB_KONG_HEADERS"), TrustedIPs: o.TrustedIPs,
 	})
 	if err != nil {
 		return nil, "", err

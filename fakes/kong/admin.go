@@ -433,7 +433,7 @@ func (g *Gateway) nodeInfo(rt *liveConfig) jsonObj {
 			"headers": []string{"server_tokens", "latency_tokens", "x-kong-request-id"}, "headers_upstream": []string{"x-kong-request-id"},
 			"error_default_type": "text/plain", "plugins": []string{"bundled"}, "loaded_plugins": avail,
 			"upstream_keepalive_pool_size": 512, "upstream_keepalive_idle_timeout": 60, "upstream_keepalive_max_requests": 10000,
-			"nginx_worker_processes": "1", "trusted_ips": jsonObj{}, "real_ip_header": "X-Real-IP",
+			"nginx_worker_processes": "1", "trusted_ips": g.trustedIPsConf(), "real_ip_header": "X-Real-IP",
 			"declarative_config_hash": rt.cfg.Hash,
 		},
 	}

@@ -34,6 +34,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,9 @@ type Options struct {
 	// AllowNonLoopback lets the gateway connect to upstreams off loopback
 	// (a containerised lab). Off by default: lab traffic stays local.
 	AllowNonLoopback bool
+	// TrustedIPs is kong.conf's trusted_ips (IPs and CIDRs): peers whose
+	// X-Forwarded-Proto/-Host/-Port/-Path/-Prefix Kong believes.
+	TrustedIPs []string
 }
 
 // Gateway is a running Kong emulation.
@@ -68,6 +72,7 @@ type Gateway struct {
 	loading  atomic.Bool
 
 	proxyLn, adminLn   net.Listener
+	trusted            []netip.Prefix
 	proxySrv, adminSrv *http.Server
 	proxyURL, adminURL string
 
@@ -97,6 +102,10 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := parseTrustedIPs(o.TrustedIPs)
+	if err != nil {
+		return nil, err
+	}
 	if o.ProxyListen == "" {
 		o.ProxyListen = "127.0.0.1:0"
 	}
@@ -109,6 +118,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		errLog:    newErrorLog(o.ErrorLog),
 		accLog:    &accessLog{sink: o.AccessLog},
 		nodeID:    newUUID(),
+		trusted:   trusted,
 		startedAt: time.Now(),
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -145,7 +155,7 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 		ErrorLog:          discardLogger(),
 	}
 	g.serveWG.Add(2)
-	go func() { defer g.serveWG.Done(); g.proxySrv.Serve(g.proxyLn) }()
+	go func() { defer g.serveWG.Done(); g.proxySrv.Serve(badRequestListener{g.proxyLn}) }()
 	go func() { defer g.serveWG.Done(); g.adminSrv.Serve(g.adminLn) }()
 	return g, nil
 }

@@ -33,6 +33,7 @@ type reqCtx struct {
 	start   time.Time
 	reqID   string
 	connID  uint64
+	trusted bool // the peer is in trusted_ips (proxy_forwarded.go)
 	route   *config.Route
 	matched string
 	svc     *serviceRuntime
@@ -86,6 +87,7 @@ func newRequestID() string {
 func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	c := &reqCtx{g: g, rt: g.rt.Load(), w: w, r: r, start: time.Now(), reqID: newRequestID()}
 	c.connID, _ = r.Context().Value(connIDKey{}).(uint64)
+	c.trusted = g.trustedPeer(r)
 	g.requests.Add(1)
 	g.inflight.Add(1)
 	defer g.inflight.Add(-1)
@@ -97,12 +99,13 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.route, c.matched = m.route, m.matched
-	if !m.acceptsHTTP {
+	if !m.acceptsHTTP && c.forwardedProto() != "https" {
 		// The proxy listens in plain HTTP; an https-only route redirects
-		// (Kong: "https://" .. $host .. $request_uri) or says so.
+		// (Kong: "https://" .. forwarded_host .. $request_uri) or says so,
+		// unless a trusted LB says the client used https.
 		switch code := m.route.HTTPSRedirectStatusCode; code {
 		case 301, 302, 307, 308:
-			c.nginxRedirect(code, "https://"+hostOnly(r.Host)+r.RequestURI)
+			c.nginxRedirect(code, "https://"+c.forwardedHost()+r.RequestURI)
 			return
 		}
 		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}})

@@ -61,23 +61,24 @@ outer:
 		writeHeaderLine(w, "X-Forwarded-For", ip)
 	}
 	writeHeaderLine(w, "X-Real-IP", ip)
-	// No trusted_ips by default: Kong replaces these with its own view.
-	// X-Forwarded-Port is nginx's $server_port (the listener's), never the
-	// Host header's port.
-	host, port := r.Host, ""
-	if hh, _, err := net.SplitHostPort(r.Host); err == nil {
-		host = hh
+	// Kong's own view unless the peer is in trusted_ips
+	// (proxy_forwarded.go). X-Forwarded-Port is nginx's $server_port (the
+	// listener's), never the Host header's port.
+	port := c.forwarded("Port")
+	if port == "" {
+		port = listenerPort(r)
 	}
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, pp, err := net.SplitHostPort(la.String()); err == nil {
-			port = pp
-		}
+	path := c.forwarded("Path")
+	if path == "" {
+		path = r.URL.Path
 	}
-	writeHeaderLine(w, "X-Forwarded-Proto", "http")
-	writeHeaderLine(w, "X-Forwarded-Host", host)
+	writeHeaderLine(w, "X-Forwarded-Proto", c.forwardedProto())
+	writeHeaderLine(w, "X-Forwarded-Host", c.forwardedHost())
 	writeHeaderLine(w, "X-Forwarded-Port", port)
-	writeHeaderLine(w, "X-Forwarded-Path", r.URL.Path)
-	if c.route.StripPath && c.matched != "" && c.matched != "/" {
+	writeHeaderLine(w, "X-Forwarded-Path", path)
+	if p := c.forwarded("Prefix"); p != "" {
+		writeHeaderLine(w, "X-Forwarded-Prefix", p)
+	} else if c.route.StripPath && c.matched != "" && c.matched != "/" {
 		writeHeaderLine(w, "X-Forwarded-Prefix", c.matched)
 	}
 	writeHeaderLine(w, "X-Kong-Request-Id", c.reqID)

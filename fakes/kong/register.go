@@ -27,6 +27,7 @@ type CLIConfig struct {
 	// AllowNonLoopback lets a containerised gateway reach upstreams off
 	// loopback.
 	AllowNonLoopback bool
+	TrustedIPs       string // kong.conf trusted_ips: IPs and CIDRs, comma separated
 }
 
 // RegisterFlags binds c to fs.
@@ -53,6 +54,7 @@ func (c *CLIConfig) RegisterFlags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.DNS, "dns", "", "resolve names not in --hosts via this DNS server (loopback IP:PORT)")
 	fs.BoolVar(&c.AllowNonLoopback, "allow-non-loopback", false, "allow upstream connections off loopback (containerised labs)")
+	fs.StringVar(&c.TrustedIPs, "trusted-ips", "", "kong.conf trusted_ips: peers whose X-Forwarded-* headers are believed (IPs, CIDRs, comma separated)")
 }
 
 // Args renders c back to flags. Both listen addresses are always there: the
@@ -80,6 +82,9 @@ func (c CLIConfig) Args() []string {
 	if c.AllowNonLoopback {
 		args = append(args, "--allow-non-loopback")
 	}
+	if c.TrustedIPs != "" {
+		args = append(args, "--trusted-ips", c.TrustedIPs)
+	}
 	return args
 }
 
@@ -93,6 +98,9 @@ func (c CLIConfig) Options() (Options, error) {
 		return Options{}, fmt.Errorf("--config: %v", err)
 	}
 	o := Options{ProxyListen: c.Listen, AdminListen: c.AdminListen, Config: b, AllowNonLoopback: c.AllowNonLoopback}
+	if c.TrustedIPs != "" {
+		o.TrustedIPs = []string{c.TrustedIPs}
+	}
 	static := staticResolver{}
 	for n, ips := range c.Hosts {
 		static[n] = ips

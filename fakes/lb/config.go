@@ -34,6 +34,12 @@ type Config struct {
 	Host               string // rewrite Host to this; "" keeps the client's Host
 	XFF                string // append|overwrite|none; "" means append
 	XFP                string // http|https|none; "" means none
+	// Retry and ReframeShort are the hop's misbehaviours beyond headers
+	// (retry.go, reframe.go); AllowNonLoopback is for bridge networks.
+	Retry            Retry
+	ReframeShort     int    // re-frame request bodies with a Content-Length this many bytes short
+	AllowNonLoopback bool   // allow a backend off loopback (containers on a bridge network)
+	StripHeaders     string // drop these request headers (comma separated) on the way to the backend
 }
 
 // Policy is what the hop does to each request; the control API changes it at
@@ -43,10 +49,14 @@ type Policy struct {
 	Host               string `json:"host"`
 	XFF                string `json:"xff"`
 	XFP                string `json:"xfp"`
+	Retry
+	ReframeShort int    `json:"reframe_short"`
+	StripHeaders string `json:"strip_headers"` // comma separated
 }
 
 func (c Config) policy() Policy {
-	p := Policy{StripAuthorization: c.StripAuthorization, Host: c.Host, XFF: c.XFF, XFP: c.XFP}
+	p := Policy{StripAuthorization: c.StripAuthorization, Host: c.Host, XFF: c.XFF, XFP: c.XFP,
+		Retry: c.Retry, ReframeShort: c.ReframeShort, StripHeaders: c.StripHeaders}
 	return p.withDefaults()
 }
 
@@ -75,12 +85,21 @@ func (p Policy) Validate() error {
 	if strings.ContainsAny(p.Host, " \t\r\n/?#@") {
 		return fmt.Errorf("--host: must be a host name or host:port, got %q", p.Host)
 	}
-	return nil
+	for _, n := range strings.Split(p.StripHeaders, ",") {
+		if strings.ContainsAny(strings.TrimSpace(n), " \t\r\n:") {
+			return fmt.Errorf("--strip-headers: header names separated by commas, got %q", p.StripHeaders)
+		}
+	}
+	if p.ReframeShort < 0 {
+		return fmt.Errorf("--reframe-short: must not be negative, got %d", p.ReframeShort)
+	}
+	return p.Retry.validate()
 }
 
-// parseBackend accepts only a plain-HTTP backend on loopback: the lab never
-// sends traffic anywhere else.
-func parseBackend(raw string) (*url.URL, error) {
+// parseBackend accepts only a plain-HTTP backend on loopback (the lab never
+// sends traffic anywhere else) unless the lab allows others: a hop in a
+// container reaches the gateway's container by alias on a bridge network.
+func parseBackend(raw string, allowNonLoopback bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("--backend: required (http://127.0.0.1:PORT)")
 	}
@@ -91,7 +110,7 @@ func parseBackend(raw string) (*url.URL, error) {
 	if u.Scheme != "http" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("--backend: want http://HOST:PORT[/path], got %q", raw)
 	}
-	if !loopback.Host(u.Hostname()) {
+	if !allowNonLoopback && !loopback.Host(u.Hostname()) {
 		return nil, fmt.Errorf("--backend: only a loopback backend is allowed (127.0.0.1, [::1] or localhost), got %q", raw)
 	}
 	return u, nil

@@ -13,6 +13,9 @@ type Settings struct {
 	Host               *string `json:"host,omitempty"` // "" restores pass-through
 	XFF                *string `json:"xff,omitempty"`
 	XFP                *string `json:"xfp,omitempty"`
+	Retry              *Retry  `json:"retry,omitempty"`         // replaces the whole retry policy
+	ReframeShort       *int    `json:"reframe_short,omitempty"` // 0 passes bodies through
+	StripHeaders       *string `json:"strip_headers,omitempty"` // "" strips none
 }
 
 // Stats are the hop's counters. Control calls are not counted.
@@ -20,7 +23,8 @@ type Stats struct {
 	Requests              int64 `json:"requests"`
 	AuthorizationSeen     int64 `json:"authorization_seen"`     // requests that arrived with Authorization
 	AuthorizationStripped int64 `json:"authorization_stripped"` // of those, dropped before the backend
-	BackendErrors         int64 `json:"backend_errors"`         // answered 502 by the hop
+	BackendErrors         int64 `json:"backend_errors"`         // answered 502 (504 after timed-out tries) by the hop
+	extraStats
 }
 
 // State is the answer of GET and PUT /__chaoslab/lb.
@@ -33,7 +37,8 @@ type State struct {
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	return Stats{Requests: s.requests.Load(), AuthorizationSeen: s.authSeen.Load(),
-		AuthorizationStripped: s.authStripped.Load(), BackendErrors: s.backendErrors.Load()}
+		AuthorizationStripped: s.authStripped.Load(), BackendErrors: s.backendErrors.Load(),
+		extraStats: s.extra.snapshot()}
 }
 
 // State is the policy and the counters.
@@ -55,6 +60,15 @@ func (s *Server) Apply(st Settings) error {
 	}
 	if st.XFP != nil {
 		p.XFP = *st.XFP
+	}
+	if st.Retry != nil {
+		p.Retry = *st.Retry
+	}
+	if st.ReframeShort != nil {
+		p.ReframeShort = *st.ReframeShort
+	}
+	if st.StripHeaders != nil {
+		p.StripHeaders = *st.StripHeaders
 	}
 	return s.SetPolicy(p)
 }

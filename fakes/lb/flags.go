@@ -10,6 +10,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Host, "host", "", "rewrite the Host header to this (default: keep the client's)")
 	fs.StringVar(&c.XFF, "xff", "", "X-Forwarded-For: append|overwrite|none (default append)")
 	fs.StringVar(&c.XFP, "xfp", "", "X-Forwarded-Proto: http|https|none (default none: pass the client's through)")
+	c.registerMoreFlags(fs) // flags_more.go
 }
 
 // Args renders c back to the flags RegisterFlags reads: the docker backend
@@ -32,5 +33,5 @@ func (c Config) Args() []string {
 	if c.XFP != "" {
 		a = append(a, "--xfp", c.XFP)
 	}
-	return a
+	return append(a, c.moreArgs()...)
 }

@@ -8,5 +8,5 @@ import (
 func (Config) Fake() string { return "lb" }
 
 func init() {
-	fakes.RegisterConfig("F5/Cloudflare-style HTTP hop: strip Authorization, rewrite Host, X-Forwarded-For/-Proto, changeable at run time", Start)
+	fakes.RegisterConfig("F5/Cloudflare-style HTTP hop: strip Authorization or other headers, rewrite Host, X-Forwarded-For/-Proto, retry timed-out tries, re-frame bodies; changeable at run time", Start)
 }

@@ -53,6 +53,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	if p.StripAuthorization {
 		pr.Out.Header.Del("Authorization")
 	}
+	stripHeaders(pr.Out.Header, p.StripHeaders) // flags_more.go
 }
 
 func copyHeader(dst, src http.Header, name string) {

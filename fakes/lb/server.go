@@ -36,6 +36,9 @@ type Server struct {
 	tr      *http.Transport
 	proxy   *httputil.ReverseProxy
 	policy  atomic.Pointer[Policy]
+	dialer  *net.Dialer
+	raw     rawPool // the re-framing engine's connections (reframe.go)
+	extra   extraCounters
 
 	// Counters: requests proxied (control calls excluded), how many carried
 	// an Authorization header, how many of those had it stripped, and how
@@ -57,7 +60,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("lb: %w", err)
 	}
-	backend, err := parseBackend(cfg.Backend)
+	backend, err := parseBackend(cfg.Backend, cfg.AllowNonLoopback)
 	if err != nil {
 		return nil, fmt.Errorf("lb: %w", err)
 	}
@@ -71,8 +74,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("lb: --listen %s: %w", listen, err)
 	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: loopback.Control}
+	if cfg.AllowNonLoopback {
+		dialer.Control = nil
+	}
 	s := &Server{
-		url: "http://" + ln.Addr().String(), ln: ln, backend: backend,
+		url: "http://" + ln.Addr().String(), ln: ln, backend: backend, dialer: dialer,
 		stdout: &lockedWriter{w: fakes.Stdout(ctx)}, stderr: &lockedWriter{w: fakes.Stderr(ctx)},
 		tr: &http.Transport{
 			Proxy:       nil, // never an environment proxy: the backend is on loopback
@@ -91,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		// forwarding headers and adds none of its own, so the XFF and XFP
 		// modes alone decide what the backend sees.
 		Rewrite:      s.rewrite,
-		Transport:    s.tr,
+		Transport:    roundTripFunc(s.roundTrip), // retry.go: retries, re-framing
 		ErrorHandler: s.backendError,
 	}
 	base, cancel := context.WithCancel(context.Background())
@@ -137,6 +143,7 @@ func (s *Server) Close() error {
 		s.cancel()
 		s.handlers.Wait()
 		s.tr.CloseIdleConnections()
+		s.raw.closeIdle()
 		s.closeErr = err
 	})
 	return s.closeErr
@@ -191,6 +198,12 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	s.backendErrors.Add(1)
 	fmt.Fprintf(s.stderr, "lb: backend %s: %v\n", s.backend, err)
+	if errors.Is(err, errTriesTimedOut) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusGatewayTimeout)
+		_, _ = io.WriteString(w, "lb: backend timed out\n")
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadGateway)
 	_, _ = io.WriteString(w, "lb: backend unavailable\n")

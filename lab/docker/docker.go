@@ -102,6 +102,9 @@ func newDocker(ctx context.Context, l *lab.Lab) (lab.Backend, error) {
 			return fail(fmt.Errorf("docker network: %w", err))
 		}
 		d.network = resp.ID
+		if ni, err := cli.NetworkInspect(ctx, resp.ID, network.InspectOptions{}); err == nil && len(ni.IPAM.Config) > 0 {
+			d.net.subnet = ni.IPAM.Config[0].Subnet
+		}
 	}
 	return d, nil
 }

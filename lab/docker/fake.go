@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/chaoslab/chaoslab/fakes"
+	"github.com/chaoslab/chaoslab/fakes/lb"
 
 	"github.com/chaoslab/chaoslab/lab"
 )
@@ -16,11 +17,22 @@ import (
 // what it writes there is removed with the directory.
 func (d *docker) StartFake(ctx context.Context, cfg fakes.Config) (lab.Service, error) {
 	name := cfg.Fake()
+	cfg = d.onNetwork(cfg)
 	s, err := d.start(ctx, d.chaoslabSpec(name, append([]string{"fake", name}, cfg.Args()...)))
 	if err != nil {
 		return nil, fmt.Errorf("fake %s: %w", name, err)
 	}
 	return s, nil
+}
+
+// onNetwork adapts a fake's config to the container network: on a bridge,
+// the LB reaches the gateway's container by alias, off loopback.
+func (d *docker) onNetwork(cfg fakes.Config) fakes.Config {
+	if c, ok := cfg.(lb.Config); ok && d.net.mode == netBridge {
+		c.AllowNonLoopback = true
+		return c
+	}
+	return cfg
 }
 
 // chaoslabSpec is a container of the chaoslab image running cmd. In bridge

@@ -73,6 +73,7 @@ func (d *docker) StartGateway(ctx context.Context, configPath string, o lab.Gate
 }
 
 func (d *docker) startEmulation(ctx context.Context, configPath string, o lab.GatewayOptions) (*dockerService, error) {
+	o.TrustedIPs = d.net.trustedIPs(o.TrustedIPs)
 	args := o.EmulationConfig(configPath).Args()
 	if d.net.mode == netBridge {
 		// Upstreams are other containers, reached by alias.
@@ -163,6 +164,9 @@ func (d *docker) kongSpec(configPath string, o lab.GatewayOptions, proxy, admin 
 	}
 	if o.DNS != "" {
 		env["KONG_DNS_RESOLVER"] = o.DNS
+	}
+	if t := d.net.trustedIPs(o.TrustedIPs); t != "" {
+		env["KONG_TRUSTED_IPS"] = t
 	}
 	if v := os.Getenv("CHAOSLAB_KONG_HEADERS"); v != "" {
 		env["KONG_HEADERS"] = v

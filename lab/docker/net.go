@@ -41,8 +41,9 @@ func dockerNetModeFromEnv() (dockerNetMode, error) {
 // (127.0.0.1:<published>) to scenarios; whatever goes into a container (fake
 // arguments, toxiproxy upstreams, kong.yml) is rewritten to alias:port.
 type dockerNet struct {
-	mode  dockerNetMode
-	addrs *addrMap
+	mode   dockerNetMode
+	addrs  *addrMap
+	subnet string // the run network's subnet (bridge mode), e.g. 172.18.0.0/16
 }
 
 // firstInnerPort is where container-side listen ports start in bridge mode:
@@ -150,4 +151,20 @@ func outerReplacer(published map[int]int) *strings.Replacer {
 		}
 	}
 	return strings.NewReplacer(pairs...)
+}
+
+// trustedIPs is Kong's trusted_ips inside the network: on a bridge, peers
+// the lab means as loopback (an LB beside Kong) connect from the run
+// network's subnet, so a loopback entry brings the subnet with it.
+func (n dockerNet) trustedIPs(list string) string {
+	if n.mode != netBridge || n.subnet == "" || list == "" {
+		return list
+	}
+	for _, e := range strings.Split(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "127.0.0.1" || e == "::1" || strings.HasPrefix(e, "127.") {
+			return list + "," + n.subnet
+		}
+	}
+	return list
 }

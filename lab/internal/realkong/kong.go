@@ -38,6 +38,8 @@ type Options struct {
 	DNS string
 	// Headers is Kong's `headers` setting; "" keeps Kong's default.
 	Headers string
+	// TrustedIPs is the trusted_ips setting; "" keeps Kong's default (none).
+	TrustedIPs string
 	// StartTimeout bounds prepare + start + readiness (default 60 s).
 	StartTimeout time.Duration
 }
@@ -190,6 +192,9 @@ func writeConf(in Install, o Options, prefix string, proxy, admin int) (string, 
 	}
 	if o.Headers != "" {
 		lines = append(lines, "headers = "+o.Headers)
+	}
+	if o.TrustedIPs != "" {
+		lines = append(lines, "trusted_ips = "+o.TrustedIPs)
 	}
 	p := filepath.Join(o.Dir, "kong.conf")
 	return p, os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
