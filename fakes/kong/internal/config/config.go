@@ -399,6 +399,22 @@ func (p *parser) id(o *obj, typ, key string) string {
 	return uuid.NewSHA1(idNamespace, []byte(typ+"\x00"+key)).String()
 }
 
+// kongEntitiesNamespace is the UUIDv5 namespace Kong's declarative loader
+// derives one namespace per entity type from (schema/others/declarative_config).
+var kongEntitiesNamespace = uuid.MustParse("fd02801f-0957-4a15-a55a-c8d9606f30b5")
+
+// kongID is the id real Kong gives an entity without one whose endpoint key
+// is unique (a service's or route's name, a consumer's username):
+// v5(v5(entities, type), key). Kong and the emulation loading the same file
+// then agree on ids, which matters where an id leaves the gateway: the
+// rate-limiting plugin's Redis keys carry the route and service ids.
+func (p *parser) kongID(o *obj, typ, key, fallback string) string {
+	if key == "" || o.str("id", "") != "" {
+		return p.id(o, typ, fallback)
+	}
+	return uuid.NewSHA1(uuid.NewSHA1(kongEntitiesNamespace, []byte(typ)), []byte(key)).String()
+}
+
 func isUUID(s string) bool {
 	if len(s) != 36 {
 		return false
