@@ -73,6 +73,8 @@ type Gateway struct {
 
 	errLog *errorLog
 	accLog *accessLog
+	// redisPools are the rate-limiting redis policy's connections.
+	redisPools redisPools
 
 	connSeq     atomic.Uint64
 	connsActive atomic.Int64
@@ -238,6 +240,7 @@ func (g *Gateway) Close() error {
 		g.reloadMu.Lock()
 		g.rt.Load().stop()
 		g.reloadMu.Unlock()
+		g.redisPools.close()
 	})
 	return g.closeErr
 }
