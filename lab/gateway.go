@@ -89,7 +89,16 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(l.dir, "kong.yml")
+	// Each gateway of a lab (several Kong nodes behind a load balancer) has
+	// its own directory: real Kong keeps its prefix, kong.conf and logs there.
+	dir := l.dir
+	if n := l.gatewaySeq.Add(1); n > 1 {
+		dir = filepath.Join(l.dir, fmt.Sprintf("gateway-%d", n))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(dir, "kong.yml")
 	if err := os.WriteFile(path, []byte(kongYAML), 0o644); err != nil {
 		return nil, err
 	}
