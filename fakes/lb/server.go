@@ -35,6 +35,7 @@ type Server struct {
 	backend *url.URL
 	tr      *http.Transport
 	proxy   *httputil.ReverseProxy
+	rr      *roundRobin // nil with one backend
 	policy  atomic.Pointer[Policy]
 
 	// Counters: requests proxied (control calls excluded), how many carried
@@ -86,12 +87,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	}
 	s.policy.Store(&p)
+	var transport http.RoundTripper = s.tr
+	if s.rr, err = newRoundRobin(backend, cfg.Backends, s.tr); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("lb: %w", err)
+	} else if s.rr != nil {
+		transport = s.rr
+	}
 	s.proxy = &httputil.ReverseProxy{
 		// Rewrite, not Director: with Rewrite the proxy removes the client's
 		// forwarding headers and adds none of its own, so the XFF and XFP
 		// modes alone decide what the backend sees.
 		Rewrite:      s.rewrite,
-		Transport:    s.tr,
+		Transport:    transport,
 		ErrorHandler: s.backendError,
 	}
 	base, cancel := context.WithCancel(context.Background())
