@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,13 +64,13 @@ func (x *gwRateLimitNodes) config(policy string) string {
 }
 
 func (x *gwRateLimitNodes) Setup(s *S) {
-	x.up = s.startUpstream("orders", upstream.Config{})
 	var err error
 	x.redis, err = s.Lab.Redis(s.Ctx)
-	if lab.IsRedisNotInstalled(err) || err == lab.ErrRedisUnreachable {
+	if lab.IsRedisNotInstalled(err) || errors.Is(err, lab.ErrRedisUnreachable) {
 		s.Skip(err.Error())
 	}
 	s.Must(err, "starting Redis")
+	x.up = s.startUpstream("orders", upstream.Config{})
 	x.nodes = append(x.nodes, s.startGateway(x.config("local")))
 	for len(x.nodes) < rlnNodes {
 		g, err := s.Lab.Gateway(s.Ctx, x.config("local"))

@@ -27,6 +27,9 @@ var ErrNotInstalled = errors.New("redis-server not installed: apt-get install re
 // /usr/bin/redis-server (Debian's; /usr/sbin is not always on root's PATH).
 func Binary() (string, error) {
 	if p := os.Getenv("CHAOSLAB_REDIS_SERVER"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%w (CHAOSLAB_REDIS_SERVER=%s: %v)", ErrNotInstalled, p, err)
+		}
 		return p, nil
 	}
 	if p, err := exec.LookPath("redis-server"); err == nil {
