@@ -8,7 +8,8 @@
 // with tls_verify and ca_certificates), routes (prefix and regex paths,
 // hosts, methods, headers, strip_path, preserve_host), upstreams with
 // weighted round robin and active/passive health checks, the plugins
-// key-auth, jwt, rate-limiting (local), correlation-id, request-termination
+// key-auth, jwt, rate-limiting (local, and redis against a real Redis),
+// correlation-id, request-termination
 // and pre-function (ngx.sleep only), Kong's error bodies and latency headers, and an Admin
 // API subset with POST /config.
 //
