@@ -236,6 +236,22 @@ func Cases() []Case {
 	admin("config-post-versionless", with(get("/config", "Content-Type", "application/json"), "POST",
 		`{"services":[{"name":"v","url":"http://127.0.0.1:1"}]}`), Compare{Body: true}, Expect{Status: 400})
 	admin("config-post-not-yaml", with(get("/config", "Content-Type", "text/yaml"), "POST", "::: not yaml [\n"), Compare{Body: true}, Expect{Status: 400})
+	// Two routes with one name (two teams' files merged): 400 with Kong's
+	// field errors, the old config keeps serving (gateway/duplicate-route-rejected).
+	admin("config-post-duplicate-route-name", with(get("/config", "Content-Type", "application/json"), "POST",
+		`{"_format_version":"3.0","services":[{"name":"a","url":"http://127.0.0.1:1","routes":[{"name":"dup","paths":["/a"]}]},`+
+			`{"name":"b","url":"http://127.0.0.1:1","routes":[{"name":"dup","paths":["/b"]}]}]}`),
+		Compare{Body: true, Headers: true}, Expect{Status: 400})
+	admin("config-post-duplicate-route-name-yaml", with(get("/config", "Content-Type", "text/yaml"), "POST",
+		"_format_version: \"3.0\"\nservices:\n- name: a\n  url: http://127.0.0.1:1\n  routes:\n  - name: dup\n    paths: [/a]\n  - name: dup\n    paths: [/b]\n"),
+		Compare{Body: true, Headers: true}, Expect{Status: 400})
+	admin("config-post-duplicate-route-name-flatten", with(get("/config?flatten_errors=1", "Content-Type", "application/json"), "POST",
+		`{"_format_version":"3.0","services":[{"name":"a","url":"http://127.0.0.1:1","routes":[{"name":"dup","paths":["/a"]},{"name":"dup","paths":["/b"]}]}]}`),
+		Compare{Body: true, Headers: true}, Expect{Status: 400})
+	admin("config-post-duplicate-service-name", with(get("/config", "Content-Type", "application/json"), "POST",
+		`{"_format_version":"3.0","services":[{"name":"a","url":"http://127.0.0.1:1"},{"name":"a","url":"http://127.0.0.1:2"}]}`),
+		Compare{Body: true, Headers: true}, Expect{Status: 400})
+	add(Case{Name: "admin/config-post-duplicate-keeps-old", Group: "admin", Req: get("/echo"), Compare: proxied, Expect: Expect{Status: 200}})
 	admin("config-post-valid", with(get("/config", "Content-Type", "application/json"), "POST",
 		`{"_format_version":"3.0","services":[{"name":"after","url":"http://127.0.0.1:1","routes":[{"name":"r-after","paths":["/after"]}]}]}`),
 		Compare{}, Expect{Status: 201})

@@ -98,7 +98,16 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 	if err := l.checkOpen(); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(l.dir, "kong.yml")
+	// Each gateway of a lab (several Kong nodes behind a load balancer) has
+	// its own directory: real Kong keeps its prefix, kong.conf and logs there.
+	dir := l.dir
+	if n := l.gatewaySeq.Add(1); n > 1 {
+		dir = filepath.Join(l.dir, fmt.Sprintf("gateway-%d", n))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(dir, "kong.yml")
 	if err := os.WriteFile(path, []byte(kongYAML), 0o644); err != nil {
 		return nil, err
 	}
@@ -171,33 +180,48 @@ func (g *Gateway) ErrorLogSince(n int) []string {
 // Reload replaces the configuration the way `POST /config` does on Kong:
 // 201 applies it, 400 explains the field errors and keeps the old one.
 func (g *Gateway) Reload(ctx context.Context, kongYAML string) error {
+	code, b, err := g.PostConfig(ctx, kongYAML)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusCreated {
+		return fmt.Errorf("gateway reload: %d %s: %s", code, http.StatusText(code), strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// PostConfig sends kongYAML to the admin API's POST /config (multipart, as
+// `curl -F config=@kong.yml`) and returns Kong's status and body as they
+// are: a scenario that expects the reload to be refused reads the 400.
+func (g *Gateway) PostConfig(ctx context.Context, kongYAML string) (int, []byte, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, err := mw.CreateFormFile("config", "kong.yml")
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	_, _ = io.WriteString(fw, kongYAML)
 	_ = mw.Close()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.admin+"/config", &body)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	resp, err := g.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("gateway reload: %w", err)
+		return 0, nil, fmt.Errorf("gateway reload: %w", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("gateway reload: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		g.lab.Record("config-rejected", "gateway", fmt.Sprintf("POST /config %d", resp.StatusCode))
+		return resp.StatusCode, b, nil
 	}
 	g.mu.Lock()
 	g.version++
 	g.mu.Unlock()
 	g.lab.Record("config-reloaded", "gateway", "POST /config 201")
-	return nil
+	return resp.StatusCode, b, nil
 }
 
 // Admin GETs an admin API path ("/upstreams/api/health") and returns the body.

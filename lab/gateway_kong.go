@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/chaoslab/chaoslab/lab/internal/realkong"
@@ -38,7 +39,7 @@ func startHostKong(ctx context.Context, l *Lab, configPath string, o GatewayOpti
 		return nil, "", err
 	}
 	k, err := realkong.Start(ctx, in, realkong.Options{
-		Dir: l.dir, Config: configPath, Hosts: o.Hosts, DNS: o.DNS,
+		Dir: filepath.Dir(configPath), Config: configPath, Hosts: o.Hosts, DNS: o.DNS,
 		Headers: os.Getenv("CHAOSLAB_KONG_HEADERS"), TrustedIPs: o.TrustedIPs,
 	})
 	if err != nil {

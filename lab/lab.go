@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,8 +37,10 @@ type Lab struct {
 	events    []Event
 	upstreams map[string]*Upstream
 	proxies   map[string]*FaultProxy
-	closed    bool
-	closeErr  error
+	// gatewaySeq numbers the gateways started, for their directories.
+	gatewaySeq atomic.Int32
+	closed     bool
+	closeErr   error
 }
 
 type namedCloser struct {

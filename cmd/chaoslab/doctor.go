@@ -74,6 +74,7 @@ var doctorChecks = []check{
 	}},
 	tool("curl", "curl", "real-client TLS tests (apt-get install -y curl)"),
 	tool("openssl", "openssl", "real-client TLS tests (apt-get install -y openssl)"),
+	tool("redis-server", "redis-server", "gateway/rate-limit-across-nodes and the redis conformance test (apt-get install -y redis-server)"),
 	tool("nginx", "nginx", "the gateway benchmark's nginx baseline (apt-get install -y nginx-light)"),
 	tool("kubectl", "kubectl", "poking at a kwok or kind cluster by hand"),
 }

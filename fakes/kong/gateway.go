@@ -8,7 +8,8 @@
 // with tls_verify and ca_certificates), routes (prefix and regex paths,
 // hosts, methods, headers, strip_path, preserve_host), upstreams with
 // weighted round robin and active/passive health checks, the plugins
-// key-auth, jwt, rate-limiting (local), correlation-id, request-termination
+// key-auth, jwt, rate-limiting (local, and redis against a real Redis),
+// correlation-id, request-termination
 // and pre-function (ngx.sleep only), Kong's error bodies and latency headers, and an Admin
 // API subset with POST /config.
 //
@@ -78,6 +79,8 @@ type Gateway struct {
 
 	errLog *errorLog
 	accLog *accessLog
+	// redisPools are the rate-limiting redis policy's connections.
+	redisPools redisPools
 
 	connSeq     atomic.Uint64
 	connsActive atomic.Int64
@@ -248,6 +251,7 @@ func (g *Gateway) Close() error {
 		g.reloadMu.Lock()
 		g.rt.Load().stop()
 		g.reloadMu.Unlock()
+		g.redisPools.close()
 	})
 	return g.closeErr
 }

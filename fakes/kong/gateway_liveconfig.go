@@ -112,6 +112,9 @@ func (g *Gateway) compile(cfg *config.Config) *liveConfig {
 	for _, p := range cfg.Plugins {
 		if p.Enabled {
 			instances[p] = builders[p.Name](p.Config)
+			if sc, ok := instances[p].(scoped); ok {
+				sc.setScope(p)
+			}
 		}
 	}
 	for _, r := range cfg.Routes {

@@ -1,11 +1,15 @@
 package kong
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/kong/internal/config"
@@ -23,9 +27,10 @@ type rateWindow struct {
 }
 
 type rateLimiting struct {
-	c        *config.RateLimitingConfig
-	mu       sync.Mutex
-	counters map[string]*[6]rateWindow
+	c                  *config.RateLimitingConfig
+	routeID, serviceID string // the plugin's scope, for the redis keys
+	mu                 sync.Mutex
+	counters           map[string]*[6]rateWindow
 }
 
 // periodStart aligns t to the start of the period in UTC, as Kong's
@@ -81,37 +86,35 @@ func (p *rateLimiting) access(c *reqCtx) bool {
 	id := p.identifier(c)
 	limits := p.c.Limits()
 
-	p.mu.Lock()
-	w := p.counters[id]
-	if w == nil {
-		w = &[6]rateWindow{}
-		p.counters[id] = w
+	var usage [6]float64
+	var starts [6]int64
+	if p.c.Policy == "redis" {
+		var err error
+		if usage, starts, err = p.redisUsage(c, id, now); err != nil {
+			msg := redisErrText(err)
+			if !p.c.FaultTolerant {
+				c.g.errLog.log("error", c.info(""), "[kong] handler.lua:146 "+msg)
+				c.kongError(http.StatusInternalServerError, "An unexpected error occurred", nil)
+				return true
+			}
+			// fault_tolerant: proxy without limiting (and without headers).
+			c.g.errLog.log("error", c.info(""), "[kong] handler.lua:149 [rate-limiting] failed to get usage: "+msg)
+			return false
+		}
+	} else {
+		usage, starts = p.localUsage(id, now, limits)
 	}
 	stop := -1
 	var remaining [6]float64
-	var starts [6]int64
 	for i, l := range limits {
 		if l == nil {
 			continue
 		}
-		starts[i] = periodStart(now, i)
-		if w[i].start != starts[i] {
-			w[i] = rateWindow{start: starts[i]}
-		}
-		remaining[i] = *l - w[i].count
+		remaining[i] = *l - usage[i]
 		if remaining[i] <= 0 {
 			stop = i
 		}
 	}
-	if stop < 0 {
-		// Kong counts only the requests it lets through.
-		for i, l := range limits {
-			if l != nil {
-				w[i].count++
-			}
-		}
-	}
-	p.mu.Unlock()
 
 	var h http.Header
 	var reset int64
@@ -156,6 +159,51 @@ func (p *rateLimiting) access(c *reqCtx) bool {
 		setExact(rh, k, v[0])
 	}
 	return false
+}
+
+// localUsage is policy local: counters in this process, per identifier and
+// window; Kong counts only the requests it lets through.
+func (p *rateLimiting) localUsage(id string, now time.Time, limits [6]*float64) (usage [6]float64, starts [6]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.counters[id]
+	if w == nil {
+		w = &[6]rateWindow{}
+		p.counters[id] = w
+	}
+	stopped := false
+	for i, l := range limits {
+		if l == nil {
+			continue
+		}
+		starts[i] = periodStart(now, i)
+		if w[i].start != starts[i] {
+			w[i] = rateWindow{start: starts[i]}
+		}
+		usage[i] = w[i].count
+		if *l-usage[i] <= 0 {
+			stopped = true
+		}
+	}
+	if !stopped {
+		for i, l := range limits {
+			if l != nil {
+				w[i].count++
+			}
+		}
+	}
+	return usage, starts
+}
+
+// redisErrText is how lua-resty-redis words a failure in Kong's log.
+func redisErrText(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return err.Error()
 }
 
 // luaInt prints a limit like Kong's headers do: integers without ".0".

@@ -28,6 +28,10 @@ const (
 type Config struct {
 	Listen  string // default 127.0.0.1:0
 	Backend string // http://<loopback>:PORT; required
+	// Backends are more nodes behind the hop, comma-separated, taken in
+	// turn with Backend (round robin; roundrobin.go). A string keeps Config
+	// comparable.
+	Backends string
 	// StripAuthorization drops the Authorization header on the way to the
 	// backend: the incident where the LB eats the header and Kong answers 401.
 	StripAuthorization bool

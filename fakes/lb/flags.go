@@ -6,6 +6,7 @@ import "flag"
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
 	fs.StringVar(&c.Backend, "backend", "", "where to forward: http://127.0.0.1:PORT (loopback only; required)")
+	c.registerBackendsFlag(fs)
 	fs.BoolVar(&c.StripAuthorization, "strip-authorization", false, "drop the Authorization header on the way to the backend")
 	fs.StringVar(&c.Host, "host", "", "rewrite the Host header to this (default: keep the client's)")
 	fs.StringVar(&c.XFF, "xff", "", "X-Forwarded-For: append|overwrite|none (default append)")
@@ -21,6 +22,7 @@ func (c Config) Args() []string {
 		listen = "127.0.0.1:0"
 	}
 	a := []string{"--listen", listen, "--backend", c.Backend}
+	a = append(a, c.backendsArgs()...)
 	if c.StripAuthorization {
 		a = append(a, "--strip-authorization")
 	}

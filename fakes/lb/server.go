@@ -35,6 +35,7 @@ type Server struct {
 	backend *url.URL
 	tr      *http.Transport
 	proxy   *httputil.ReverseProxy
+	rr      *roundRobin // nil with one backend
 	policy  atomic.Pointer[Policy]
 	dialer  *net.Dialer
 	raw     rawPool // the re-framing engine's connections (reframe.go)
@@ -92,12 +93,21 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	}
 	s.policy.Store(&p)
+	// retry.go picks the engine (pooled or re-framing) and retries; with
+	// several backends the round robin picks the node first.
+	var transport http.RoundTripper = roundTripFunc(s.roundTrip)
+	if s.rr, err = newRoundRobin(backend, cfg.Backends, cfg.AllowNonLoopback, transport); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("lb: %w", err)
+	} else if s.rr != nil {
+		transport = s.rr
+	}
 	s.proxy = &httputil.ReverseProxy{
 		// Rewrite, not Director: with Rewrite the proxy removes the client's
 		// forwarding headers and adds none of its own, so the XFF and XFP
 		// modes alone decide what the backend sees.
 		Rewrite:      s.rewrite,
-		Transport:    roundTripFunc(s.roundTrip), // retry.go: retries, re-framing
+		Transport:    transport,
 		ErrorHandler: s.backendError,
 	}
 	base, cancel := context.WithCancel(context.Background())

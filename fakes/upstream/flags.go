@@ -25,6 +25,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.Default.Mode = Mode(v)
 		return c.Default.Validate()
 	})
+	fs.Func("require-header", "NAME=VALUE: answer the upstream's own 401 unless the request carries this header with this value", func(v string) error {
+		cred, err := parseCredential(v)
+		c.Require = cred
+		return err
+	})
 	fs.Func("rule", "per-path behaviour PREFIX:key=value,... (keys: latency, jitter, status, body_size, slow_body, cpu, mode); repeatable", func(v string) error {
 		prefix, b, err := parseRule(v)
 		if err != nil {
@@ -74,6 +79,9 @@ func (c Config) Args() []string {
 	a = append(a, c.TLSFlags.Args()...)
 	if c.CertDir != "" {
 		a = append(a, "--cert-dir", c.CertDir)
+	}
+	if c.Require != nil {
+		a = append(a, "--require-header", c.Require.String())
 	}
 	a = append(a, behaviourArgs(c.Default)...)
 	keys := make([]string, 0, len(c.Rules))

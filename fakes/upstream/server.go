@@ -48,6 +48,8 @@ type Config struct {
 	// (absent/failed/success and the issuer) in the response.
 	ClientCertStatus func(r *http.Request) (status, issuer string)
 	Info             map[string]string // the start-up report besides the URL ("ca")
+	// Require, when set, makes the upstream check a credential itself (auth.go).
+	Require *Credential
 }
 
 // Stats is what the upstream served, by path and status.
@@ -67,6 +69,7 @@ type Server struct {
 	ln     net.Listener
 	tls    bool
 	status func(*http.Request) (string, string)
+	cred   *Credential
 
 	mu    sync.RWMutex
 	def   Behaviour
@@ -116,7 +119,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("upstream %s: --listen %s: %w", cfg.Name, listen, err)
 	}
 	s := &Server{
-		name: cfg.Name, ln: ln, info: cfg.Info, status: cfg.ClientCertStatus,
+		name: cfg.Name, ln: ln, info: cfg.Info, status: cfg.ClientCertStatus, cred: cfg.Require,
 		def: cfg.Default, rules: map[string]Behaviour{},
 		byPath: map[string]int64{}, byStatus: map[string]int64{},
 		hangs: map[net.Conn]struct{}{}, done: make(chan struct{}), files: files,
@@ -237,6 +240,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 
+	if s.refuse(w, r) {
+		return
+	}
 	b, err := s.behaviourFor(r.URL.Path).override(r.URL.Query())
 	if err != nil {
 		s.count(r.URL.Path, "400")

@@ -143,7 +143,8 @@ func TestArgsRoundTrip(t *testing.T) {
 		Default: Behaviour{Latency: 300 * time.Millisecond, Jitter: 5 * time.Millisecond, Status: 201, BodySize: 10, Mode: ModeNormal, CPU: time.Millisecond},
 		Rules:   map[string]Behaviour{"/h": {Status: 500, Mode: ModeReset}},
 		TLSFlags: pki.ServerTLSFlags{Enabled: true, Chain: pki.ChainLeafOnly, Cert: pki.Expired,
-			SANs: []string{"api.lab"}, ClientAuth: pki.ClientAuthRequire}, CertDir: "/tmp/x"}
+			SANs: []string{"api.lab"}, ClientAuth: pki.ClientAuthRequire}, CertDir: "/tmp/x",
+		Require: &Credential{Header: "apikey", Value: "k=1"}}
 	var out Config
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	out.RegisterFlags(fs)
@@ -156,7 +157,8 @@ func TestArgsRoundTrip(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--mode", "boom"}, {"--rule", "nopath"}, {"--rule", "/x:speed=1"}} {
+	for _, args := range [][]string{{"--mode", "boom"}, {"--rule", "nopath"}, {"--rule", "/x:speed=1"},
+		{"--require-header", "apikey"}, {"--require-header", "=v"}, {"--require-header", "a b=v"}} {
 		var c Config
 		fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -219,4 +221,41 @@ func TestCPUPerRequestIsThreadCPU(t *testing.T) {
 		t.Fatalf("expected about %s of CPU per request, used %s", per, used)
 	}
 	t.Logf("%s of CPU per request (asked %s)", used, per)
+}
+
+// An upstream that checks the credential itself answers its own 401 (its
+// name and error in the body) unless the exact header arrives.
+func TestRequireHeader(t *testing.T) {
+	s, err := Start(context.Background(), Config{Name: "orders", Require: &Credential{Header: "apikey", Value: "k1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	get := func(key string) (int, string, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/orders", nil)
+		if key != "" {
+			req.Header.Set("apikey", key)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("WWW-Authenticate")
+	}
+	for key, want := range map[string]string{"": "no apikey header", "k2": "wrong apikey header"} {
+		code, body, www := get(key)
+		if code != 401 || !strings.Contains(body, UpstreamUnauthorized) || !strings.Contains(body, want) ||
+			!strings.Contains(body, `"upstream":"orders"`) || www != `ApiKey realm="orders"` {
+			t.Errorf("key %q: got %d %q www %q", key, code, body, www)
+		}
+	}
+	if code, body, _ := get("k1"); code != 200 || !strings.Contains(body, `"Apikey":"k1"`) {
+		t.Errorf("right key: got %d %q", code, body)
+	}
+	if st := s.Stats(); st.ByStatus["401"] != 2 || st.ByStatus["200"] != 1 {
+		t.Errorf("stats %+v", st)
+	}
 }

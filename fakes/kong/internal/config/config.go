@@ -230,6 +230,7 @@ func Parse(b []byte) (*Config, error) {
 	p.cfg.Hash = md5hex(b)
 	p.cfg.raw = append([]byte(nil), b...)
 	p.top(root)
+	p.w.errs = schemaFirst(p.w.errs)
 	if len(p.w.errs) > 0 {
 		// In reading order; errors without a line (cross-entity checks) last.
 		sort.SliceStable(p.w.errs, func(i, j int) bool {
@@ -398,6 +399,22 @@ func (p *parser) id(o *obj, typ, key string) string {
 	return uuid.NewSHA1(idNamespace, []byte(typ+"\x00"+key)).String()
 }
 
+// kongEntitiesNamespace is the UUIDv5 namespace Kong's declarative loader
+// derives one namespace per entity type from (schema/others/declarative_config).
+var kongEntitiesNamespace = uuid.MustParse("fd02801f-0957-4a15-a55a-c8d9606f30b5")
+
+// kongID is the id real Kong gives an entity without one whose endpoint key
+// is unique (a service's or route's name, a consumer's username):
+// v5(v5(entities, type), key). Kong and the emulation loading the same file
+// then agree on ids, which matters where an id leaves the gateway: the
+// rate-limiting plugin's Redis keys carry the route and service ids.
+func (p *parser) kongID(o *obj, typ, key, fallback string) string {
+	if key == "" || o.str("id", "") != "" {
+		return p.id(o, typ, fallback)
+	}
+	return uuid.NewSHA1(uuid.NewSHA1(kongEntitiesNamespace, []byte(typ)), []byte(key)).String()
+}
+
 func isUUID(s string) bool {
 	if len(s) != 36 {
 		return false
@@ -418,9 +435,44 @@ func (p *parser) unique(o *obj, typ, field, value string) {
 		p.seen[typ] = m
 	}
 	m[field+"\x00"+value]++
-	if m[field+"\x00"+value] > 1 {
-		p.w.entityError(o.ent, fmt.Sprintf("uniqueness violation: '%s' entity with %s set to '%s' already declared", typ, field, value), o.line())
+	if m[field+"\x00"+value] <= 1 {
+		return
 	}
+	msg := fmt.Sprintf("uniqueness violation: '%s' entity with %s set to '%s' already declared", typ, field, value)
+	if endpointKeys[typ] != field || o.ent == nil || len(o.ent.path) == 0 {
+		p.w.entityError(o.ent, msg, o.line())
+		return
+	}
+	// Kong checks an entity's endpoint key (a service's or route's name, a
+	// consumer's username...) after the schema, while resolving references,
+	// and files the error under the entity TYPE at the entity's index in the
+	// list it sits in, however deeply nested: a second route "dup" that is
+	// the first route of the second service is fields.routes[1] (1-based).
+	idx, _ := o.ent.path[len(o.ent.path)-1].(int)
+	p.w.errs = append(p.w.errs, FieldError{Path: pathString(o.ent.path), Message: msg, Line: o.ent.line,
+		path: []any{typ, idx}, entity: o.ent, reference: true})
+}
+
+// schemaFirst keeps only the schema's errors when there are any: Kong
+// checks references and uniqueness only in a file whose schema holds.
+func schemaFirst(errs []FieldError) []FieldError {
+	var schema []FieldError
+	for _, fe := range errs {
+		if !fe.reference {
+			schema = append(schema, fe)
+		}
+	}
+	if len(schema) > 0 {
+		return schema
+	}
+	return errs
+}
+
+// endpointKeys are the unique endpoint keys Kong's declarative loader checks
+// for uniqueness across the whole file, per entity type.
+var endpointKeys = map[string]string{
+	"services": "name", "routes": "name", "consumers": "username", "upstreams": "name",
+	"keyauth_credentials": "key", "jwt_secrets": "key",
 }
 
 var nameRe = regexp.MustCompile(`^[\p{L}\p{N}.\-_~]+$`)

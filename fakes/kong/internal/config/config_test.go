@@ -184,3 +184,34 @@ services:
 		t.Errorf("flattened: fields %s message %v", f, body["message"])
 	}
 }
+
+// A name declared twice is Kong's reference-stage error: filed under the
+// entity type at the index in its own list (measured on real Kong 3.9.1),
+// and only when the schema holds.
+func TestDuplicateNamesLikeKong(t *testing.T) {
+	for _, c := range []struct{ yml, want string }{
+		{`{"_format_version":"3.0","services":[{"name":"a","url":"http://127.0.0.1:1","routes":[{"name":"dup","paths":["/a"]}]},` +
+			`{"name":"b","url":"http://127.0.0.1:1","routes":[{"name":"dup","paths":["/b"]}]}]}`,
+			`{routes={"uniqueness violation: 'routes' entity with name set to 'dup' already declared"}}`},
+		{"_format_version: \"3.0\"\nservices:\n- name: a\n  url: http://127.0.0.1:1\n  routes:\n  - name: dup\n    paths: [/a]\n  - name: dup\n    paths: [/b]\n",
+			`{routes={[2]="uniqueness violation: 'routes' entity with name set to 'dup' already declared"}}`},
+		{`{"_format_version":"3.0","services":[{"name":"a","url":"http://127.0.0.1:1"},{"name":"a","url":"http://127.0.0.1:2"}]}`,
+			`{services={[2]="uniqueness violation: 'services' entity with name set to 'a' already declared"}}`},
+		// A schema error hides the duplicate, as on Kong.
+		{`{"_format_version":"3.0","services":[{"name":"a","url":"http://127.0.0.1:1"},{"name":"a","url":"http://127.0.0.1:2","retries":-1}]}`,
+			`{services={[2]={retries="value should be between 0 and 32767"}}}`},
+	} {
+		_, err := Parse([]byte(c.yml))
+		ce, ok := err.(*Error)
+		if !ok {
+			t.Fatalf("%s: got %v, want a config error", c.yml, err)
+		}
+		var body struct{ Message string }
+		if err := json.Unmarshal(ce.KongBody(false), &body); err != nil {
+			t.Fatal(err)
+		}
+		if want := "declarative config is invalid: " + c.want; body.Message != want {
+			t.Errorf("%s:\n got %s\nwant %s", c.yml, body.Message, want)
+		}
+	}
+}

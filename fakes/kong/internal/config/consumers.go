@@ -20,7 +20,7 @@ func (p *parser) consumer(n *yaml.Node, path []any) {
 		p.w.entityError(o.ent, "at least one of these fields must be non-empty: 'custom_id', 'username'", o.line())
 	}
 	o.skip("created_at", "updated_at")
-	c.ID = p.id(o, "consumers", firstNonEmpty(c.Username, c.CustomID, pathString(path)))
+	c.ID = p.kongID(o, "consumers", c.Username, firstNonEmpty(c.Username, c.CustomID, pathString(path)))
 	p.unique(o, "consumers", "username", c.Username)
 	p.unique(o, "consumers", "custom_id", c.CustomID)
 	p.cfg.Consumers = append(p.cfg.Consumers, c)

@@ -22,6 +22,10 @@ type FieldError struct {
 	path   []any      // raw path: string keys and int indexes
 	entity *entityRec // the entity the error belongs to, for flattening
 	rel    []any      // path relative to entity; nil for an entity-level error
+	// reference marks an error of Kong's second stage (references and
+	// uniqueness, checked only once the schema holds): path is where it
+	// sits in fields, and a later one at the same place replaces it.
+	reference bool
 }
 
 func (e FieldError) String() string {
@@ -56,6 +60,10 @@ func (e *Error) Fields() map[string]any {
 	root := map[string]any{}
 	for _, fe := range e.Errors {
 		msg := fe.Message
+		if fe.reference {
+			setNested(root, fe.path, func(any) any { return msg })
+			continue
+		}
 		if fe.rel == nil && fe.entity != nil {
 			p := append(append([]any{}, fe.entity.path...), "@entity")
 			setNested(root, p, func(old any) any {
@@ -114,8 +122,8 @@ func (e *Error) Flattened() []map[string]any {
 	var order []*entityRec
 	byEnt := map[*entityRec][]map[string]any{}
 	for _, fe := range e.Errors {
-		if fe.entity == nil {
-			continue
+		if fe.entity == nil || fe.reference {
+			continue // Kong flattens only the schema's errors
 		}
 		if _, seen := byEnt[fe.entity]; !seen {
 			order = append(order, fe.entity)
@@ -168,7 +176,7 @@ func luaField(p []any) string {
 func (e *Error) topLevelOnly() *Error {
 	c := &Error{input: e.input}
 	for _, fe := range e.Errors {
-		if fe.entity == nil {
+		if fe.entity == nil || fe.reference {
 			c.Errors = append(c.Errors, fe)
 		}
 	}
@@ -192,7 +200,11 @@ func (e *Error) KongBody(flatten bool) []byte {
 		"fields":  fields,
 	}
 	if flatten {
-		body["flattened_errors"] = e.Flattened()
+		if flat := e.Flattened(); len(flat) > 0 {
+			body["flattened_errors"] = flat
+		} else {
+			body["flattened_errors"] = map[string]any{} // an empty Lua table: {} in Kong's JSON
+		}
 	}
 	return KongJSON(body)
 }

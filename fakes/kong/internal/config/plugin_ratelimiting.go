@@ -7,7 +7,8 @@ import (
 )
 
 // RateLimitingConfig is rate-limiting's config; limits are per period and
-// nil when unset. The emulation implements policy local only.
+// nil when unset. The emulation implements policies local and redis (with
+// sync_rate -1, Kong's default: every request asks Redis).
 type RateLimitingConfig struct {
 	Second            *float64 `json:"second"`
 	Minute            *float64 `json:"minute"`
@@ -22,6 +23,65 @@ type RateLimitingConfig struct {
 	HideClientHeaders bool     `json:"hide_client_headers"`
 	ErrorCode         int      `json:"error_code"`
 	ErrorMessage      string   `json:"error_message"`
+	FaultTolerant     bool     `json:"fault_tolerant"`
+	// Redis is set for policy redis (the redis record, or the deprecated
+	// redis_* shorthands).
+	Redis *RedisConfig `json:"redis,omitempty"`
+}
+
+// RedisConfig is Kong's shared redis record (kong/tools/redis/schema).
+type RedisConfig struct {
+	Host       string `json:"host"`
+	Port       int    `json:"port"`
+	Timeout    int    `json:"timeout"` // ms
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	Database   int    `json:"database"`
+	SSL        bool   `json:"ssl"`
+	SSLVerify  bool   `json:"ssl_verify"`
+	ServerName string `json:"server_name"`
+}
+
+// parseRedis reads config.redis and lets the deprecated redis_* shorthand
+// fields override it, as Kong's shorthand_fields do.
+func parseRedis(o *obj) *RedisConfig {
+	r := o.record("redis")
+	c := &RedisConfig{
+		Host: r.str("host", ""), Port: r.integer("port", 6379, 0, 65535), Timeout: r.integer("timeout", 2000, 0, maxTimeout),
+		Username: r.str("username", ""), Password: r.str("password", ""), Database: r.integer("database", 0, math.MinInt32, math.MaxInt32),
+		SSL: r.boolean("ssl", false), SSLVerify: r.boolean("ssl_verify", false), ServerName: r.str("server_name", ""),
+	}
+	r.finish()
+	if o.has("redis_host") {
+		c.Host = o.str("redis_host", "")
+	}
+	if o.has("redis_port") {
+		c.Port = o.integer("redis_port", 6379, 0, 65535)
+	}
+	if o.has("redis_timeout") {
+		c.Timeout = o.integer("redis_timeout", 2000, 0, maxTimeout)
+	}
+	if o.has("redis_username") {
+		c.Username = o.str("redis_username", "")
+	}
+	if o.has("redis_password") {
+		c.Password = o.str("redis_password", "")
+	}
+	if o.has("redis_database") {
+		c.Database = o.integer("redis_database", 0, math.MinInt32, math.MaxInt32)
+	}
+	if o.has("redis_ssl") {
+		c.SSL = o.boolean("redis_ssl", false)
+	}
+	if o.has("redis_ssl_verify") {
+		c.SSLVerify = o.boolean("redis_ssl_verify", false)
+	}
+	if o.has("redis_server_name") {
+		c.ServerName = o.str("redis_server_name", "")
+	}
+	o.skip("redis_host", "redis_port", "redis_password", "redis_username", "redis_ssl", "redis_ssl_verify",
+		"redis_server_name", "redis_timeout", "redis_database")
+	return c
 }
 
 // RatePeriods are Kong's periods with their window length in seconds
@@ -43,12 +103,25 @@ func parseRateLimiting(o *obj) any {
 		ErrorCode:         o.integer("error_code", 429, 0, 999),
 		ErrorMessage:      o.str("error_message", "API rate limit exceeded"),
 	}
-	o.boolean("fault_tolerant", true)
-	o.number("sync_rate", -1, math.NaN(), math.NaN())
-	o.skip("redis", "redis_host", "redis_port", "redis_password", "redis_username", "redis_ssl", "redis_ssl_verify",
-		"redis_server_name", "redis_timeout", "redis_database")
-	if c.Policy != "local" {
-		o.fail("policy", o.vals["policy"], fmt.Sprintf("the emulation only supports policy local, got %q", c.Policy))
+	c.FaultTolerant = o.boolean("fault_tolerant", true)
+	syncRate := o.number("sync_rate", -1, math.NaN(), math.NaN())
+	redis := parseRedis(o)
+	switch c.Policy {
+	case "redis":
+		c.Redis = redis
+		if redis.Host == "" {
+			o.w.entityError(o.ent, "failed conditional validation given value of field 'config.policy'", o.line())
+			o.failAt(extend(o.path, "redis", "host"), nil, "required field missing")
+		}
+		if syncRate != -1 {
+			o.fail("sync_rate", o.vals["sync_rate"], "the emulation only supports sync_rate -1 (every request asks Redis)")
+		}
+		if redis.SSL {
+			o.fail("redis", o.vals["redis"], "the emulation does not support redis.ssl")
+		}
+	case "local":
+	default:
+		o.fail("policy", o.vals["policy"], fmt.Sprintf("the emulation supports policies local and redis, got %q", c.Policy))
 	}
 	if c.LimitBy == "consumer-group" {
 		o.fail("limit_by", o.vals["limit_by"], "the emulation does not support limit_by consumer-group")

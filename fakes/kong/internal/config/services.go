@@ -79,7 +79,7 @@ func (p *parser) service(n *yaml.Node, path []any) *Service {
 		o.fail("client_certificate", o.vals["client_certificate"], "the emulation does not support client_certificate")
 	}
 	o.skip("created_at", "updated_at")
-	s.ID = p.id(o, "services", firstNonEmpty(s.Name, pathString(path)))
+	s.ID = p.kongID(o, "services", s.Name, firstNonEmpty(s.Name, pathString(path)))
 	p.unique(o, "services", "name", s.Name)
 	p.cfg.Services = append(p.cfg.Services, s)
 	for i, rn := range p.list(o, "routes") {
@@ -227,7 +227,7 @@ func (p *parser) route(n *yaml.Node, path []any, svc *Service) {
 			}
 		}
 	}
-	r.ID = p.id(o, "routes", firstNonEmpty(r.Name, pathString(path)))
+	r.ID = p.kongID(o, "routes", r.Name, firstNonEmpty(r.Name, pathString(path)))
 	p.unique(o, "routes", "name", r.Name)
 	p.cfg.Routes = append(p.cfg.Routes, r)
 	for i, pn := range p.list(o, "plugins") {

@@ -28,7 +28,7 @@ func (p *parser) upstream(n *yaml.Node, path []any) {
 	if hc := o.record("healthchecks"); hc.node != nil {
 		p.healthchecks(hc, &u.Healthchecks)
 	}
-	u.ID = p.id(o, "upstreams", u.Name)
+	u.ID = p.kongID(o, "upstreams", u.Name, u.Name)
 	p.unique(o, "upstreams", "name", u.Name)
 	p.cfg.Upstreams = append(p.cfg.Upstreams, u)
 	for i, tn := range p.list(o, "targets") {
