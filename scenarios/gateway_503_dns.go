@@ -8,6 +8,7 @@ import (
 	"github.com/chaoslab/chaoslab/fakes/dns"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/load"
 )
 
 func init() {
@@ -59,11 +60,15 @@ func (x *gwNoDNS) Run(s *S) {
 	})
 	s.Phase("fault", "the service now points at "+badHost+", which has no record", func() {
 		s.reload(x.gw, x.config(badHost))
+		s.waitLive(orders, "Kong answers 503", func(r load.Result) bool { return r.Code == 503 })
 		rs := s.gwAttack("unresolvable host", orders)
 		s.Expect(rs, "Kong answers 503").To(HaveStatusShare(503, ">=", 0.95))
 		s.Expect(rs, "from its DNS client").To(HaveBodyShare("name resolution failed", ">=", 0.95))
 	})
-	s.Phase("fix", "point the service at the name that resolves", func() { s.reload(x.gw, x.config(goodHost)) })
+	s.Phase("fix", "point the service at the name that resolves", func() {
+		s.reload(x.gw, x.config(goodHost))
+		s.waitLive(orders, "requests succeed", func(r load.Result) bool { return r.Code == 200 })
+	})
 	s.Phase("recovery", "requests succeed", func() {
 		s.Expect(s.gwAttack("recovery", orders), "requests succeed").To(HaveSuccessShare(">=", 0.99))
 	})

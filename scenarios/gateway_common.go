@@ -54,6 +54,28 @@ func (s *S) reload(g *lab.Gateway, kongYAML string) {
 	s.Note("gateway config reloaded")
 }
 
+// waitLive sends one request at a time until what the new configuration
+// does shows (bounded at 10 s): real Kong applies POST /config through a
+// worker event, a moment after its 201 (longer in a container on a busy
+// machine), while the emulation applies it before answering.
+func (s *S) waitLive(t load.Target, what string, live func(load.Result) bool) {
+	s.Eventually(what+" (the new config is live)", 10*time.Second, 100*time.Millisecond, func() error {
+		rs, err := load.Run(s.Ctx, []load.Target{t}, load.Constant(10), 100*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if !live(r) {
+				return fmt.Errorf("got %s %.100s", r.Outcome(), r.Body)
+			}
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("no answer")
+		}
+		return nil
+	})
+}
+
 // attachLogs puts the gateway's error-log lines written since n into the
 // report, and returns them for assertions.
 func (s *S) gatewayErrors(g *lab.Gateway, since int) []string {
