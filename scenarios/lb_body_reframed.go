@@ -58,7 +58,7 @@ func (x *lbBodyReframed) Run(s *S) {
 		s.Expect(s.gwAttack("orders via LB", x.post()), "orders succeed").To(HaveSuccessShare(">=", 0.99))
 	})
 	s.Phase("fault", "the LB re-frames bodies with Content-Length 4 bytes short", func() {
-		st := s.lbApply(x.hop, "fault-applied", "Content-Length 4 bytes short", lb.Settings{ReframeShort: ptr(reframeShort)})
+		st := s.lbApply(x.hop, "fault-applied", "Content-Length 4 bytes short", lb.Settings{ReframeShort: lbSet(reframeShort)})
 		if st.Policy.ReframeShort != reframeShort {
 			s.Failf("the LB did not take the re-framing policy: %+v", st.Policy)
 		}
@@ -76,7 +76,7 @@ func (x *lbBodyReframed) Run(s *S) {
 		s.Expect(rs, "every POST got an answer").To(HaveTransportErrorShare("<=", 0.01))
 	})
 	s.Phase("fix", "the LB passes bodies through unchanged", func() {
-		st := s.lbApply(x.hop, "fault-removed", "Content-Length 4 bytes short", lb.Settings{ReframeShort: ptr(0)})
+		st := s.lbApply(x.hop, "fault-removed", "Content-Length 4 bytes short", lb.Settings{ReframeShort: lbSet(0)})
 		if st.Policy.ReframeShort != 0 {
 			s.Failf("the LB still re-frames bodies: %+v", st.Policy)
 		}

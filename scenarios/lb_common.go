@@ -38,4 +38,4 @@ func (s *S) lbApply(hop *lab.LB, event, what string, st lb.Settings) lb.State {
 	return got
 }
 
-func ptr[T any](v T) *T { return &v }
+func lbSet[T any](v T) *T { return &v }

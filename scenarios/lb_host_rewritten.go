@@ -62,7 +62,7 @@ func (x *lbHostRewritten) Run(s *S) {
 		s.Expect(s.gwAttack("via LB", viaLB), "calls through the LB succeed").To(HaveSuccessShare(">=", 0.99))
 	})
 	s.Phase("fault", "the LB rewrites Host to the pool member's name", func() {
-		st := s.lbApply(x.hop, "fault-applied", "rewrite Host to "+poolHost, lb.Settings{Host: ptr(poolHost)})
+		st := s.lbApply(x.hop, "fault-applied", "rewrite Host to "+poolHost, lb.Settings{Host: lbSet(poolHost)})
 		if st.Policy.Host != poolHost {
 			s.Failf("the LB did not take the Host rewrite: %+v", st.Policy)
 		}
@@ -73,7 +73,7 @@ func (x *lbHostRewritten) Run(s *S) {
 			To(HaveSuccessShare(">=", 0.99))
 	})
 	s.Phase("fix", "the LB preserves Host", func() {
-		st := s.lbApply(x.hop, "fault-removed", "rewrite Host", lb.Settings{Host: ptr("")})
+		st := s.lbApply(x.hop, "fault-removed", "rewrite Host", lb.Settings{Host: lbSet("")})
 		if st.Policy.Host != "" {
 			s.Failf("the LB still rewrites Host: %+v", st.Policy)
 		}

@@ -63,7 +63,7 @@ func (x *lbPreFunctionNil) Run(s *S) {
 		s.Expect(s.gwAttack("orders via LB", orders), "calls succeed").To(HaveSuccessShare(">=", 0.99))
 	})
 	s.Phase("fault", "the LB's allow-list drops X-Tenant", func() {
-		st := s.lbApply(x.hop, "fault-applied", "strip X-Tenant", lb.Settings{StripHeaders: ptr("X-Tenant")})
+		st := s.lbApply(x.hop, "fault-applied", "strip X-Tenant", lb.Settings{StripHeaders: lbSet("X-Tenant")})
 		if st.Policy.StripHeaders != "X-Tenant" {
 			s.Failf("the LB did not take the strip policy: %+v", st.Policy)
 		}
@@ -75,7 +75,7 @@ func (x *lbPreFunctionNil) Run(s *S) {
 			To(HaveLogLines("attempt to index a nil value", ">=", len(rs)*9/10))
 	})
 	s.Phase("fix", "the LB passes X-Tenant", func() {
-		st := s.lbApply(x.hop, "fault-removed", "strip X-Tenant", lb.Settings{StripHeaders: ptr("")})
+		st := s.lbApply(x.hop, "fault-removed", "strip X-Tenant", lb.Settings{StripHeaders: lbSet("")})
 		if st.Policy.StripHeaders != "" {
 			s.Failf("the LB still strips headers: %+v", st.Policy)
 		}

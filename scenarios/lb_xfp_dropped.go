@@ -59,7 +59,7 @@ func (x *lbXFPDropped) Run(s *S) {
 		s.Expect(s.gwAttack("via LB", viaLB), "calls through the LB succeed").To(HaveSuccessShare(">=", 0.99))
 	})
 	s.Phase("fault", "a new LB profile drops X-Forwarded-Proto", func() {
-		st := s.lbApply(x.hop, "fault-applied", "no X-Forwarded-Proto", lb.Settings{XFP: ptr(lb.XFPNone)})
+		st := s.lbApply(x.hop, "fault-applied", "no X-Forwarded-Proto", lb.Settings{XFP: lbSet(lb.XFPNone)})
 		if st.Policy.XFP != lb.XFPNone {
 			s.Failf("the LB still sets X-Forwarded-Proto: %+v", st.Policy)
 		}
@@ -68,7 +68,7 @@ func (x *lbXFPDropped) Run(s *S) {
 		s.Expect(rs, "Kong's own body").To(HaveBodyShare("Please use HTTPS protocol", ">=", 0.95))
 	})
 	s.Phase("fix", "the LB sets X-Forwarded-Proto: https again (Kong trusts it)", func() {
-		st := s.lbApply(x.hop, "fault-removed", "no X-Forwarded-Proto", lb.Settings{XFP: ptr(lb.XFPHTTPS)})
+		st := s.lbApply(x.hop, "fault-removed", "no X-Forwarded-Proto", lb.Settings{XFP: lbSet(lb.XFPHTTPS)})
 		if st.Policy.XFP != lb.XFPHTTPS {
 			s.Failf("the LB does not set X-Forwarded-Proto: %+v", st.Policy)
 		}
