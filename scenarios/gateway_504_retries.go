@@ -7,6 +7,7 @@ import (
 	. "github.com/chaoslab/chaoslab/assertions"
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/load"
 )
 
 func init() {
@@ -27,7 +28,10 @@ Read the error log: one "upstream timed out" line per try. X-Kong-Proxy-Latency 
 	})
 }
 
-type gw504Retries struct{ gwSetup }
+type gw504Retries struct {
+	gwSetup
+	faultGets []load.Result // the fault phase's GETs, the yardstick of recovery
+}
 
 const (
 	retryTimeout = 100 * time.Millisecond
@@ -59,19 +63,23 @@ func (x *gw504Retries) Run(s *S) {
 		gets := s.gwAttack("GET", get)
 		s.Expect(gets, "GETs end in 504").To(HaveStatusShare(504, ">=", 0.95))
 		s.Expect(gets, "a GET waits (retries+1) x read_timeout").To(HaveLatencyQuantile(0.5, ">=", 3*retryTimeout*9/10))
-		s.Expect(gets, "...and not much more").To(HaveLatencyQuantile(0.5, "<", 3*retryTimeout*3/2))
+		// The upper side is the tries count below (exactly three timeouts per
+		// GET) and the ratios: absolute ceilings over a 100 ms timeout do not
+		// hold while other scenarios share the CPU.
 		tries := len(s.gatewayErrors(x.gw, logStart))
 		s.Measure("error-log lines per GET", float64(tries)/float64(len(gets)), "tries", "one 'upstream timed out' line per try")
 		s.Expect(float64(tries)/float64(len(gets)), "tries per GET in the error log").To(BeBetween(2.7, 3.3, "tries"))
 		posts := s.gwAttack("POST", post)
 		s.Expect(posts, "POSTs end in 504").To(HaveStatusShare(504, ">=", 0.95))
-		s.Expect(posts, "a POST is not retried once sent: one read_timeout").To(HaveLatencyQuantile(0.5, "<", retryTimeout*3/2))
-		s.Expect(posts, "POST waits at most half as long as GET").To(HaveLatencyRatioTo("GET", gets, 0.5, "<=", 1.0/2))
+		s.Expect(posts, "a POST waits one read_timeout").To(HaveLatencyQuantile(0.5, ">=", retryTimeout*9/10))
+		s.Expect(posts, "a POST is not retried once sent: at most half a GET's wait").To(HaveLatencyRatioTo("GET", gets, 0.5, "<=", 1.0/2))
+		x.faultGets = gets
 	})
 	s.Phase("fix", "retries 0 (POST /config)", func() { s.reload(x.gw, x.config(0)) })
 	s.Phase("recovery", "a GET now fails after one timeout", func() {
 		gets := s.gwAttack("GET", get)
 		s.Expect(gets, "still 504: the upstream still hangs").To(HaveStatusShare(504, ">=", 0.95))
-		s.Expect(gets, "but after one read_timeout").To(HaveLatencyQuantile(0.5, "<", retryTimeout*3/2))
+		s.Expect(gets, "but after one read_timeout").To(HaveLatencyQuantile(0.5, ">=", retryTimeout*9/10))
+		s.Expect(gets, "...not three: at most half the wait with retries 2").To(HaveLatencyRatioTo("GET with retries 2", x.faultGets, 0.5, "<=", 1.0/2))
 	})
 }
