@@ -145,3 +145,56 @@ func TestKwokTenantStuckNamespacePoisonsTheSharedCluster(t *testing.T) {
 		_, _ = shared.Client.CoreV1().ConfigMaps("stuck").Update(ctx, cm, metav1.UpdateOptions{})
 	}
 }
+
+// On the node provider a tenant that shrank the real node (pending-pods)
+// gives it back: after the tenant's Delete the node's allocatable CPU is
+// its capacity again and it is Ready, and the next tenant sees that.
+func TestNodeTenantRestoresTheRealNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("node integration test: skipped in -short mode")
+	}
+	p := &cluster.Node{}
+	if ok, reason := p.Available(); !ok {
+		t.Skip(reason)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	shared, err := p.Create(ctx, "tenantnode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Delete(context.Background())
+	allocatable := func() (alloc, capacity int64) {
+		n, err := shared.Client.CoreV1().Nodes().Get(ctx, cluster.NodeName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Status.Allocatable.Cpu().MilliValue(), n.Status.Capacity.Cpu().MilliValue()
+	}
+	a, err := shared.Tenant(ctx, "shrinks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.NodeName(cluster.NodeName) != cluster.NodeName {
+		t.Errorf("the real node is %s on a node tenant, want %s", a.NodeName(cluster.NodeName), cluster.NodeName)
+	}
+	if err := a.AddNodeSpec(ctx, cluster.NodeSpec{Name: cluster.NodeName, CPU: "150m", Memory: "32Gi"}); err != nil {
+		t.Fatal(err)
+	}
+	if alloc, _ := allocatable(); alloc != 150 {
+		t.Fatalf("allocatable cpu after the tenant shrank the node: %dm, want 150m", alloc)
+	}
+	if err := a.Delete(ctx); err != nil {
+		t.Fatalf("tenant Delete: %v", err)
+	}
+	if alloc, capacity := allocatable(); alloc != capacity {
+		t.Errorf("allocatable cpu after the tenant's Delete: %dm, want the capacity %dm", alloc, capacity)
+	}
+	b, err := shared.Tenant(ctx, "next")
+	if err != nil {
+		t.Fatalf("the next tenant: %v", err)
+	}
+	if err := b.Delete(ctx); err != nil {
+		t.Error(err)
+	}
+}
