@@ -76,6 +76,17 @@ type asLab struct {
 	name  string
 }
 
+// measureClusterStart records what the scenario waited for its cluster: a
+// control plane of its own, or a namespace of the run's shared one.
+func (s *S) measureClusterStart() {
+	c := s.Cluster
+	if c.Shared {
+		s.Measure("cluster start", c.Started.Seconds(), "s", fmt.Sprintf("namespace %s on the run's shared %s cluster %s (control plane and metrics-server already up)", c.Namespace, c.Provider, c.Name))
+		return
+	}
+	s.Measure("cluster start", c.Started.Seconds(), "s", c.Provider+" control plane, metrics-server registered")
+}
+
 // startWorkload adds the nodes, deploys spec, starts the simulated replicas
 // and the Service stand-in, and waits for the first replicas to be Ready.
 // Everything stops when the lab closes, before the cluster is deleted.

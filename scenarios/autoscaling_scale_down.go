@@ -50,7 +50,7 @@ const (
 )
 
 func (p *hpaScaleDown) Setup(s *S) {
-	s.Measure("cluster start", s.Cluster.Started.Seconds(), "s", s.Cluster.Provider+" control plane, metrics-server registered")
+	s.measureClusterStart()
 	p.x = s.startWorkload(autoscale.WorkloadSpec{Name: asWorkload, Replicas: asScaleDownMax, CPURequest: asCPURequest}, webReplica,
 		cluster.NodeSpec{Name: "node-1", CPU: "8", Memory: "32Gi"})
 	p.x.commonCommands(s)

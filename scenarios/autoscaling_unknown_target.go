@@ -50,7 +50,7 @@ type hpaUnknownTarget struct{ x *asLab }
 const asBusyRate = 32.0
 
 func (p *hpaUnknownTarget) Setup(s *S) {
-	s.Measure("cluster start", s.Cluster.Started.Seconds(), "s", s.Cluster.Provider+" control plane, metrics-server registered")
+	s.measureClusterStart()
 	p.x = s.startWorkload(autoscale.WorkloadSpec{Name: asWorkload, Replicas: 1}, webReplica,
 		cluster.NodeSpec{Name: "node-1", CPU: "8", Memory: "32Gi"})
 	p.x.commonCommands(s)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/onsi/ginkgo/v2/types"
+
 	"github.com/chaoslab/chaoslab/lab"
 )
 
@@ -147,6 +149,22 @@ func CheckLabelFilter(filter string) error {
 			strings.Join(quote(unknown), ", "), filter, strings.Join(Labels(), ", "))
 	}
 	return nil
+}
+
+// SelectsCluster reports whether the Ginkgo label filter selects a scenario
+// that needs a cluster (an empty filter selects every scenario). A filter
+// Ginkgo cannot parse counts as selecting one: the run then fails on it.
+func SelectsCluster(filter string) bool {
+	match, err := types.ParseLabelFilter(filter)
+	if err != nil {
+		return true
+	}
+	for _, sc := range All() {
+		if sc.NeedsCluster && match(sc.AllLabels()) {
+			return true
+		}
+	}
+	return false
 }
 
 func quote(ss []string) []string {

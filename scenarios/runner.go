@@ -34,6 +34,11 @@ type Options struct {
 	Cluster string
 	// Drill, when set, plays the scenario as a trainee's drill: see Session.
 	Drill *Session
+	// SharedCluster, when set, is the run's cluster (of provider Cluster):
+	// the scenario gets a namespace of it (a tenant) instead of starting its
+	// own control plane, and its lab's Close deletes that namespace and puts
+	// back what the scenario changed on the cluster.
+	SharedCluster *cluster.Cluster
 }
 
 // failure is what S.fail panics with; Execute recovers it.
@@ -102,8 +107,18 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 		}
 	}
 	if sc.NeedsCluster {
-		c, unavailable, err := l.Cluster(ctx, o.Cluster)
-		s.Must(err, "starting the cluster")
+		var (
+			c           *cluster.Cluster
+			unavailable string
+			err         error
+		)
+		if o.SharedCluster != nil {
+			c, unavailable, err = l.ClusterTenant(ctx, o.SharedCluster, tenantNamespace(sc))
+			s.Must(err, "taking a namespace of the shared cluster")
+		} else {
+			c, unavailable, err = l.Cluster(ctx, o.Cluster)
+			s.Must(err, "starting the cluster")
+		}
 		if unavailable != "" {
 			s.Skip(unavailable)
 		}
@@ -121,6 +136,13 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 	})
 	play.Run(s)
 	return res
+}
+
+// tenantNamespace is a scenario's namespace on a shared cluster: its name
+// (readable in kubectl) and a suffix, so a rerun never meets a namespace
+// still terminating.
+func tenantNamespace(sc Scenario) string {
+	return fmt.Sprintf("%.50s-%04d", sc.Name(), time.Now().UnixNano()/1000%10000)
 }
 
 // checkListeners fails the scenario if this process or a process it started

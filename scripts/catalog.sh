@@ -5,9 +5,11 @@
 # REPORT_DIR/ginkgo.log; on a failure its summary is printed too.
 #
 # Scenarios run PARALLEL at a time (default: three per core; most of a
-# scenario is waiting on paced load). Those that declare RunsAlone or need a
-# cluster run afterwards, one at a time (Ginkgo's Serial). PARALLEL=1 runs
-# everything one after another.
+# scenario is waiting on paced load). Those that declare RunsAlone, and the
+# cluster scenarios on CLUSTER=node (one real kubelet), run afterwards, one at
+# a time (Ginkgo's Serial); on CLUSTER=kwok the cluster scenarios run in
+# parallel, each in its own namespace of the run's one cluster. PARALLEL=1
+# runs everything one after another.
 #
 # Usage: scripts/catalog.sh REPORT_DIR [ginkgo flags...]   (make scenario calls it)
 set -uo pipefail

@@ -66,10 +66,14 @@ type Cluster struct {
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	Dynamic    dynamic.Interface
-	// Started is how long Create took, for reports.
+	// Started is how long Create took, for reports (for a tenant: how long
+	// its namespace took).
 	Started time.Duration
+	// Shared is set on a tenant (Tenant): the control plane was already up.
+	Shared bool
 
 	impl       backend
+	poisoned   error // set when a tenant's cleanup failed (Tenant refuses)
 	mu         sync.Mutex
 	stopCtx    func() bool
 	deleteOnce sync.Once
@@ -110,6 +114,8 @@ type NodeSpec struct {
 	CPU    string // e.g. "4"
 	Memory string // e.g. "16Gi"
 	Pods   int    // default 110
+	// Labels are added to the node's own (a tenant marks its nodes).
+	Labels map[string]string
 }
 
 // AddNode adds a simulated node with the given capacity (kwok only).

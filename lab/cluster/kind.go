@@ -153,7 +153,7 @@ func (k *Kind) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 // `kind load docker-image` does: `docker save` piped into
 // nodeutils.LoadImageArchive (containerd's `ctr images import`) per node.
 func LoadImage(ctx context.Context, c *Cluster, image string) error {
-	kb, ok := c.impl.(*kindBackend)
+	kb, ok := c.backend().(*kindBackend)
 	if !ok {
 		return fmt.Errorf("load image into a %s cluster: %w", c.Provider, ErrUnsupported)
 	}

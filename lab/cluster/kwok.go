@@ -223,7 +223,7 @@ func kwokNode(n NodeSpec) (*corev1.Node, error) {
 		corev1.ResourceMemory: mem,
 		corev1.ResourcePods:   resource.MustParse(strconv.Itoa(pods)),
 	}
-	return &corev1.Node{
+	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: n.Name,
 			Annotations: map[string]string{
@@ -251,7 +251,11 @@ func kwokNode(n NodeSpec) (*corev1.Node, error) {
 				{Type: corev1.NodeHostName, Address: n.Name},
 			},
 		},
-	}, nil
+	}
+	for k, v := range n.Labels {
+		node.Labels[k] = v
+	}
+	return node, nil
 }
 
 func waitNodeReady(ctx context.Context, c *Cluster, name string) error {

@@ -117,6 +117,9 @@ type nodeCluster struct {
 	images       map[string]bool // imported image tags
 	podTransport *http.Transport
 	kubeletConf  node.KubeletConfig
+	// initialKubelet is the shape Create gave the node; restoreShape puts it
+	// back after a tenant reshaped it.
+	initialKubelet node.KubeletConfig
 }
 
 // Create implements Provider. On error everything started so far is removed.
@@ -245,6 +248,7 @@ func (n *Node) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		CACert: nc.conf.CACertPath(), CAKey: filepath.Join(filepath.Dir(nc.conf.CACertPath()), "ca.key"),
 		MaxPods: n.MaxPods, Reserved: n.Reserved,
 	}
+	nc.initialKubelet = nc.kubeletConf
 	if nc.kubelet, err = nc.env.StartKubelet(nc.kubeletConf); err != nil {
 		return nil, err
 	}
@@ -398,19 +402,40 @@ func (nc *nodeCluster) addNode(ctx context.Context, c *Cluster, n NodeSpec) erro
 	if n.Pods > 0 {
 		conf.MaxPods = n.Pods
 	}
-	if conf.MaxPods == nc.kubeletConf.MaxPods && len(conf.Reserved) == len(nc.kubeletConf.Reserved) && conf.Reserved["cpu"] == nc.kubeletConf.Reserved["cpu"] {
+	if sameShape(conf, nc.kubeletConf) {
 		return nil // already this shape (asked for more CPU than the machine has: kept)
-	}
-	if err := nc.kubelet.Stop(10 * time.Second); err != nil {
-		return err
-	}
-	nc.kubeletConf = conf
-	if nc.kubelet, err = nc.env.StartKubelet(conf); err != nil {
-		return err
 	}
 	wantAlloc := want
 	if want.Cmp(capacity) >= 0 {
 		wantAlloc = capacity
+	}
+	return nc.reshape(ctx, c, conf, wantAlloc)
+}
+
+// sameShape reports whether two kubelet configurations give the node the
+// same allocatable and pod limit.
+func sameShape(a, b node.KubeletConfig) bool {
+	if a.MaxPods != b.MaxPods || len(a.Reserved) != len(b.Reserved) {
+		return false
+	}
+	for k, v := range a.Reserved {
+		if b.Reserved[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// reshape restarts the kubelet with conf and waits until the node reports
+// wantAlloc CPU allocatable and is Ready.
+func (nc *nodeCluster) reshape(ctx context.Context, c *Cluster, conf node.KubeletConfig, wantAlloc resource.Quantity) error {
+	if err := nc.kubelet.Stop(10 * time.Second); err != nil {
+		return err
+	}
+	nc.kubeletConf = conf
+	var err error
+	if nc.kubelet, err = nc.env.StartKubelet(conf); err != nil {
+		return err
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -429,6 +454,38 @@ func (nc *nodeCluster) addNode(ctx context.Context, c *Cluster, n NodeSpec) erro
 			return fmt.Errorf("kubelet exited after its restart (log %s)", nc.kubelet.Log)
 		case <-tick.C:
 		}
+	}
+}
+
+// restoreShape gives the real node back the allocatable Create gave it
+// (a tenant shrank it): the kubelet restarts with its first configuration.
+// Also after a reshape that failed halfway (a kubelet that never came back).
+func (nc *nodeCluster) restoreShape(ctx context.Context, c *Cluster) error {
+	if sameShape(nc.kubeletConf, nc.initialKubelet) && nc.kubelet != nil && nodeRunning(nc.kubelet) {
+		return nil
+	}
+	got, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	wantAlloc := got.Status.Capacity[corev1.ResourceCPU]
+	if r, ok := nc.initialKubelet.Reserved["cpu"]; ok {
+		q, err := resource.ParseQuantity(r)
+		if err != nil {
+			return fmt.Errorf("kubeReserved cpu %q: %w", r, err)
+		}
+		wantAlloc.Sub(q)
+	}
+	return nc.reshape(ctx, c, nc.initialKubelet, wantAlloc)
+}
+
+// nodeRunning reports whether the kubelet daemon has not exited.
+func nodeRunning(d *node.Daemon) bool {
+	select {
+	case <-d.Exited():
+		return false
+	default:
+		return true
 	}
 }
 

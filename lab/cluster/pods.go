@@ -153,7 +153,7 @@ func chaoslabSource(ctx context.Context) (string, error) {
 // WorkloadImageRef returns the image the workload's pods run on c, loaded
 // into its nodes where the lab owns them.
 func (c *Cluster) WorkloadImageRef(ctx context.Context) (string, error) {
-	loader, ok := c.impl.(imageLoader)
+	loader, ok := c.backend().(imageLoader)
 	if !ok {
 		if img := os.Getenv(EnvWorkloadImage); img != "" {
 			return img, nil
@@ -235,7 +235,7 @@ func apiserverPodTarget(c *Cluster, p *corev1.Pod, port int32) (*url.URL, http.R
 
 // PodTarget is where p's requests go on c.
 func (c *Cluster) PodTarget(p *corev1.Pod, port int32) (*url.URL, http.RoundTripper, error) {
-	if r, ok := c.impl.(podRouter); ok {
+	if r, ok := c.backend().(podRouter); ok {
 		return r.podTarget(p, port)
 	}
 	return apiserverPodTarget(c, p, port)

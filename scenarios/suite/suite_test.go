@@ -5,6 +5,7 @@
 package suite
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/reports"
 	"github.com/chaoslab/chaoslab/scenarios"
 )
@@ -44,28 +46,92 @@ func envOr(k, d string) string {
 	return d
 }
 
-var _ = BeforeSuite(func() {
+// checkRun rejects a bad backend or label filter before anything starts.
+func checkRun() {
 	if !slices.Contains(lab.Backends(), backend) {
 		Fail(fmt.Sprintf("unknown backend %q: valid backends are %s", backend, strings.Join(lab.Backends(), ", ")))
 	}
 	if err := scenarios.CheckLabelFilter(GinkgoLabelFilter()); err != nil {
 		Fail(err.Error())
 	}
+}
+
+// One cluster per run: process 1 starts it before any spec when the label
+// filter selects a scenario that needs one, and deletes it after every
+// process is done (Ginkgo runs SynchronizedAfterSuite also after failures
+// and on Ctrl-C); each scenario takes a namespace of it. The other parallel
+// processes attach to a kwok cluster; a node cluster (its kubelet,
+// containerd and relay live in process 1) is used by process 1 only, where
+// the cluster scenarios then run (Serial).
+var (
+	sharedCluster *cluster.Cluster // this process's handle; nil: none
+	ownsShared    bool             // process 1 made it and deletes it
+)
+
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	checkRun()
 	// Evidence of an earlier run must not leak into this one's report.
 	Expect(os.RemoveAll(filepath.Join(reportDir, "scenarios"))).To(Succeed())
 	Expect(os.MkdirAll(filepath.Join(reportDir, "scenarios"), 0o755)).To(Succeed())
+	if clusterOf == "" || !scenarios.SelectsCluster(GinkgoLabelFilter()) {
+		return nil
+	}
+	if !slices.Contains(sharedProviders, clusterOf) {
+		return nil // kind, existing: each scenario makes or attaches its own
+	}
+	t0 := time.Now()
+	c, unavailable, err := lab.SharedCluster(ctx, clusterOf)
+	if err != nil {
+		Fail("starting the run's shared cluster: " + err.Error())
+	}
+	if unavailable != "" {
+		return nil // each cluster scenario skips with the reason
+	}
+	sharedCluster, ownsShared = c, true
+	GinkgoWriter.Printf("chaoslab: shared %s cluster %s up in %s (%s)\n", clusterOf, c.Name, time.Since(t0).Round(time.Millisecond), c.Dir)
+	b, err := json.Marshal(c.Info())
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}, func(data []byte) {
+	checkRun()
+	if len(data) == 0 || ownsShared {
+		return
+	}
+	var info cluster.SharedInfo
+	Expect(json.Unmarshal(data, &info)).To(Succeed())
+	if info.Provider != "kwok" {
+		return
+	}
+	c, err := cluster.Attach(info)
+	if err != nil {
+		Fail(err.Error())
+	}
+	sharedCluster = c
+}, NodeTimeout(3*time.Minute))
+
+var _ = SynchronizedAfterSuite(func() {}, func() {
+	if ownsShared && sharedCluster != nil {
+		Expect(sharedCluster.Delete(context.Background())).To(Succeed(), "deleting the run's shared cluster")
+	}
 })
+
+// sharedProviders are the providers whose cluster a run shares: the ones the
+// lab starts itself.
+var sharedProviders = []string{"kwok", "node"}
 
 var _ = Describe("catalog", func() {
 	for _, sc := range scenarios.All() {
 		decorators := []any{Label(sc.AllLabels()...), NodeTimeout(5 * time.Minute)}
-		if sc.Alone() {
+		if sc.RunsAlone != "" || sc.NeedsCluster && clusterOf != "kwok" {
 			// Ginkgo runs Serial specs after every parallel one, on one
 			// process: their measured phases never overlap other scenarios.
+			// Cluster scenarios on kwok run in parallel, each in its own
+			// namespace with its own simulated nodes of the shared cluster;
+			// on a real node (one kubelet, real CPU) they take turns.
 			decorators = append(decorators, Serial)
 		}
 		It(sc.ID, append(decorators, func(ctx SpecContext) {
-			res := scenarios.Execute(ctx, sc, scenarios.Options{Backend: backend, Cluster: clusterOf, Progress: GinkgoWriter})
+			res := scenarios.Execute(ctx, sc, scenarios.Options{Backend: backend, Cluster: clusterOf, SharedCluster: sharedCluster, Progress: GinkgoWriter})
 			save(res)
 			switch res.Verdict {
 			case reports.Skipped:

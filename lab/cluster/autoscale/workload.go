@@ -46,6 +46,10 @@ type WorkloadSpec struct {
 	CPUPerRequest time.Duration
 	// Latency is the pod's answer delay per request (not CPU).
 	Latency time.Duration
+	// NodeSelector pins the pods to nodes; default: the cluster's
+	// (cluster.Cluster.NodeSelector: a tenant's own nodes on a shared kwok
+	// cluster).
+	NodeSelector map[string]string
 }
 
 // Workload is a deployed WorkloadSpec. Its methods act on the cluster it
@@ -78,6 +82,9 @@ func (s WorkloadSpec) withDefaults(c *cluster.Cluster) WorkloadSpec {
 	}
 	if s.Port == 0 {
 		s.Port = 80
+	}
+	if s.NodeSelector == nil {
+		s.NodeSelector = c.NodeSelector()
 	}
 	return s
 }
@@ -142,6 +149,7 @@ func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
 					// kwok nodes made outside AddNode usually carry this taint.
 					Tolerations:                   []corev1.Toleration{{Key: cluster.AnnotationKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 					TerminationGracePeriodSeconds: new(int64),
+					NodeSelector:                  s.NodeSelector,
 				},
 			},
 		},
