@@ -45,11 +45,6 @@ type Scenario struct {
 	New       func() Play
 }
 
-// Alone says whether the parallel catalog must run the scenario by itself:
-// it declared RunsAlone, or it needs a cluster (a control plane and its
-// controllers are the heavy work the others would measure).
-func (sc Scenario) Alone() bool { return sc.RunsAlone != "" || sc.NeedsCluster }
-
 // Family is the part of the ID before the slash.
 func (sc Scenario) Family() string { f, _, _ := strings.Cut(sc.ID, "/"); return f }
 
