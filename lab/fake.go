@@ -48,6 +48,9 @@ func (l *Lab) Fake(ctx context.Context, cfg fakes.Config) (*Fake, error) {
 		return nil, err
 	}
 	l.onClose("fake "+name+" "+svc.URL(), svc.Close)
+	if m, ok := svc.(Mortal); ok {
+		l.watch("fake "+name, m)
+	}
 	l.Record("started", name, "fake "+name+" "+svc.URL())
 	if err := l.checkOpen(); err != nil {
 		// The lab closed while the fake was starting: its closers have run

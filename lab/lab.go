@@ -38,6 +38,7 @@ type Lab struct {
 	proxies   map[string]*FaultProxy
 	closed    bool
 	closeErr  error
+	deaths    deathWatch // death.go
 }
 
 type namedCloser struct {
@@ -126,6 +127,7 @@ func (l *Lab) Close() error {
 	closers := l.closers
 	l.closers = nil
 	l.mu.Unlock()
+	l.stopWatching() // what Close stops did not die
 
 	var errs []error
 	for i := len(closers) - 1; i >= 0; i-- {
