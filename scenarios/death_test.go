@@ -41,10 +41,14 @@ func TestComponentDiesMidScenario(t *testing.T) {
 		{scenario: "faults/latency-injection", phase: "fault", component: "upstream ", backend: "docker"},
 		{scenario: "gateway/504-slow-upstream", phase: "fault", component: "gateway", backend: "docker", gateway: "kong"},
 		{scenario: "autoscaling/hpa-unknown-target", phase: "fault", component: "kube-apiserver", backend: "embedded", cluster: "kwok"},
+		{scenario: "autoscaling/hpa-unknown-target", phase: "fault", component: "kube-apiserver", backend: "embedded", cluster: "node"},
 	} {
 		name := c.backend + "/" + strings.TrimSpace(c.component) + "/" + c.scenario
 		if c.gateway != "" {
 			name += "/gateway=" + c.gateway
+		}
+		if c.cluster != "" {
+			name += "/cluster=" + c.cluster
 		}
 		t.Run(name, func(t *testing.T) { runDeathCase(t, c) })
 	}
