@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/chaoslab/chaoslab/internal/listeners"
 	"github.com/chaoslab/chaoslab/internal/procs"
 	"github.com/chaoslab/chaoslab/lab"
+	"github.com/chaoslab/chaoslab/lab/docker"
 )
 
 // TestNothingOutlivesClose starts a lab on each backend, gateway and
@@ -50,8 +52,8 @@ func TestNothingOutlivesClose(t *testing.T) {
 			before := procs.Descendants(self)
 			l, err := lab.New(ctx, lab.WithBackend(c.backend), lab.WithDir(dir))
 			if err != nil {
-				if strings.Contains(err.Error(), "docker") {
-					t.Skipf("no docker daemon: %v (install docker.io, start dockerd)", err)
+				if errors.Is(err, docker.ErrUnavailable) {
+					t.Skip(err.Error())
 				}
 				t.Fatal(err)
 			}
