@@ -55,14 +55,16 @@ type deathWatch struct {
 // watch adds a component to the lab's death watch; the watching goroutine
 // starts with the first one and stops when Close begins (what Close stops
 // is not a death).
-func (l *Lab) watch(component string, m Mortal) {
+// It returns the name the component is watched under (a second one of the
+// same name gets a number).
+func (l *Lab) watch(component string, m Mortal) string {
 	if m == nil {
-		return
+		return ""
 	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return
+		return ""
 	}
 	w := &l.deaths
 	w.mu.Lock()
@@ -80,11 +82,25 @@ func (l *Lab) watch(component string, m Mortal) {
 	w.watched[component] = m
 	w.mu.Unlock()
 	l.mu.Unlock()
+	return component
+}
+
+// unwatch takes a component out of the death watch: it is being stopped on
+// purpose (a scenario replacing the app), which is not a death.
+func (l *Lab) unwatch(component string) {
+	w := &l.deaths
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.watched, component)
 }
 
 // Watch adds a component a scenario started itself (a process, a
-// simulator) to the lab's death watch under the given name.
-func (l *Lab) Watch(component string, m Mortal) { l.watch(component, m) }
+// simulator) to the lab's death watch under the given name; the returned
+// func takes it out again (before stopping it on purpose).
+func (l *Lab) Watch(component string, m Mortal) (unwatch func()) {
+	name := l.watch(component, m)
+	return func() { l.unwatch(name) }
+}
 
 func (l *Lab) watchLoop(ctx context.Context, done chan struct{}) {
 	defer close(done)
@@ -118,11 +134,18 @@ func (l *Lab) checkDeaths(ctx context.Context) {
 		w.mu.Lock()
 		m := w.watched[n]
 		w.mu.Unlock()
+		if m == nil {
+			continue // unwatched meanwhile
+		}
 		how, exited := m.Exited()
 		if !exited || ctx.Err() != nil {
 			continue
 		}
 		w.mu.Lock()
+		if w.watched[n] != m {
+			w.mu.Unlock()
+			continue // stopped on purpose: unwatched before it was closed
+		}
 		delete(w.watched, n)
 		w.deaths = append(w.deaths, Death{Component: n, At: time.Now(), How: how})
 		if len(w.deaths) == 1 {
