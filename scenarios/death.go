@@ -33,8 +33,8 @@ func (s *S) watchDeaths(cancel func(error)) (stop func()) {
 // concluded: a pass with a dead component proves nothing, and a symptom
 // seen after one died is the death's, not the fault's.
 func (s *S) blameDeaths(res *reports.Scenario) {
-	if s.Lab == nil || res.Verdict == reports.Skipped {
-		return
+	if s.Lab == nil {
+		return // also a run held for a trainee fails when a component died
 	}
 	deaths := s.Lab.Deaths()
 	if len(deaths) == 0 {
@@ -45,7 +45,7 @@ func (s *S) blameDeaths(res *reports.Scenario) {
 		parts = append(parts, fmt.Sprintf("%s died during phase %s (%s)", d.Component, s.phaseAt(d), d.How))
 	}
 	reason := "lab component died: " + strings.Join(parts, "; ")
-	if res.Verdict == reports.Failed && res.Reason != "" {
+	if res.Verdict != reports.Passed && res.Reason != "" {
 		reason += "; then: " + res.Reason
 	}
 	res.Verdict, res.Reason = reports.Failed, reason
