@@ -21,8 +21,11 @@
 // (up to 512 idle per peer, 60 s idle timeout, as Kong's): two 10-minute
 // runs had open files at 220 and 248 by the quarters' medians (1.13x) with
 // equal maxima, and one ended with ~250 pooled connections for its last 30
-// s. The medians, maxima and the second half's Theil-Sen trend are reported
-// next to the floors. The report (results.json, index.html) goes to
+// s. On a busy machine bursts can also follow each other through a whole
+// last quarter, keeping the pool full: a resource also passes when the last
+// quarter stays within 10% of a level it reached earlier in the run and came
+// back down from (a leak gives nothing back). The medians, maxima and the
+// second half's Theil-Sen trend are reported next to the floors. The report (results.json, index.html) goes to
 // CHAOSLAB_REPORT_DIR (make soak: reports/soak).
 package soak
 
@@ -157,10 +160,11 @@ func (x *soak) Run(s *scenarios.S) {
 	})
 	s.Phase("verdict", "flat resources and no request without an outcome", func() {
 		type check struct {
-			what   string
-			v      func(sample) (float64, bool)
-			q2, q4 quarterStats
-			trend  float64
+			what     string
+			v        func(sample) (float64, bool)
+			q2, q4   quarterStats
+			trend    float64
+			released float64
 		}
 		var checks []check
 		for _, name := range procNames(samples) {
@@ -182,14 +186,18 @@ func (x *soak) Run(s *scenarios.S) {
 			c := &checks[i]
 			c.q2, c.q4 = quarter(samples, 1, c.v), quarter(samples, 3, c.v)
 			c.trend = trendGrowth(samples, c.v)
+			c.released = released(samples, c.v, c.q2.min*maxGrowth)
 			s.Measure(c.what+": last quarter / second quarter (floors)", ratio(c.q4.min, c.q2.min), "x",
-				fmt.Sprintf("floors %.1f / %.1f; medians %.1f / %.1f; maxima %.1f / %.1f; second-half trend %+.1f%% over two quarters",
-					c.q4.min, c.q2.min, c.q4.median, c.q2.median, c.q4.max, c.q2.max, c.trend*100))
+				fmt.Sprintf("floors %.1f / %.1f; medians %.1f / %.1f; maxima %.1f / %.1f; second-half trend %+.1f%% over two quarters; highest level released before the last quarter %.1f",
+					c.q4.min, c.q2.min, c.q4.median, c.q2.median, c.q4.max, c.q2.max, c.trend*100, c.released))
 		}
 		s.Measure("requests sent / with an outcome", float64(results), "", fmt.Sprintf("%d with an outcome, %d scheduled", outcomes, expected))
 		for _, c := range checks {
-			s.Expect(c.q4.min, c.what+" stays flat (the last quarter's floor within 10% of the second's)").
-				To(gomega.BeNumerically("<=", c.q2.min*maxGrowth))
+			flat := c.q4.min <= c.q2.min*maxGrowth
+			bounded := c.q4.max <= c.released*maxGrowth
+			s.Expect(flat || bounded, fmt.Sprintf("%s stays flat: the last quarter's floor (%.1f) within 10%% of the second's (%.1f), "+
+				"or the last quarter (max %.1f) within 10%% of a level it came back down from earlier (%.1f)",
+				c.what, c.q4.min, c.q2.min, c.q4.max, c.released)).To(gomega.BeTrue())
 		}
 		s.Expect(outcomes, "every request has an outcome (a status or an error kind)").To(gomega.Equal(results))
 		s.Expect(float64(results), "the load was sent (>= 99% of what was scheduled)").
@@ -380,6 +388,26 @@ func quarter(samples []sample, q int, v func(sample) (float64, bool)) quarterSta
 		med = (vals[m-1] + vals[m]) / 2
 	}
 	return quarterStats{min: vals[0], median: med, max: vals[len(vals)-1]}
+}
+
+// released is the highest level v reached before the last quarter and then
+// came back down from (to floor or below): a level a pool filled to and
+// drained. A leak never gives back what it took; a pool that happens to
+// stay full through the last quarter (bursts back to back on a busy
+// machine) stays within such a level.
+func released(samples []sample, v func(sample) (float64, bool), floor float64) float64 {
+	var best, high float64
+	for _, sm := range samples[:3*len(samples)/4] {
+		val, ok := v(sm)
+		if !ok {
+			continue
+		}
+		if val <= floor && high > floor { // back down from a level above the floor
+			best = max(best, high)
+		}
+		high = max(high, val)
+	}
+	return best
 }
 
 // trendGrowth is the Theil-Sen slope (the median of every pair's slope,
