@@ -65,6 +65,7 @@ func (l *Lab) Cluster(ctx context.Context, provider string) (c *cluster.Cluster,
 		defer cancel()
 		return c.Delete(dctx)
 	})
+	l.watchCluster(c) // death.go
 	l.Record("started", "cluster", fmt.Sprintf("%s cluster %s in %s", provider, c.Name, time.Since(t0).Round(time.Millisecond)))
 	return c, "", nil
 }

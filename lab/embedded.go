@@ -59,12 +59,13 @@ func (e *embedded) StartFake(ctx context.Context, cfg fakes.Config) (Service, er
 	if err != nil {
 		return nil, fmt.Errorf("fake %s: %w", name, err)
 	}
-	return &inProcess{Server: srv, out: out, err: errb}, nil
+	return &inProcess{Server: srv, out: out, err: errb, killedFlag: killedFlag{close: srv.Close}}, nil
 }
 
 type inProcess struct {
 	fakes.Server
-	out, err *lines.Buffer
+	out, err   *lines.Buffer
+	killedFlag // Mortal: only Kill ends an in-process fake early
 }
 
 func (p *inProcess) Stdout() []string { return p.out.Lines() }

@@ -12,8 +12,9 @@ import (
 // start-up (fakes.Ready) is read through Info; nobody parses its printed
 // lines.
 type Fake struct {
-	name string
-	svc  Service
+	name    string
+	svc     Service
+	unwatch func() // a fake closed on purpose has not died
 }
 
 // Name is the registered fake's name ("imds").
@@ -32,7 +33,12 @@ func (f *Fake) Stderr() []string { return f.svc.Stderr() }
 
 // Close stops the fake early (a scenario replacing a component); the lab's
 // own Close then does nothing more for it.
-func (f *Fake) Close() error { return f.svc.Close() }
+func (f *Fake) Close() error {
+	if f.unwatch != nil {
+		f.unwatch()
+	}
+	return f.svc.Close()
+}
 
 // Fake starts the fake cfg configures (imds.Config starts "imds") on the
 // lab's backend, waits until it serves, and stops it when the lab closes.
@@ -48,13 +54,17 @@ func (l *Lab) Fake(ctx context.Context, cfg fakes.Config) (*Fake, error) {
 		return nil, err
 	}
 	l.onClose("fake "+name+" "+svc.URL(), svc.Close)
+	var watched string
+	if m, ok := svc.(Mortal); ok {
+		watched = l.watch("fake "+name, m)
+	}
 	l.Record("started", name, "fake "+name+" "+svc.URL())
 	if err := l.checkOpen(); err != nil {
 		// The lab closed while the fake was starting: its closers have run
 		// without this one.
 		return nil, fmt.Errorf("fake %s: %w", name, joinClose(err, svc.Close()))
 	}
-	return &Fake{name: name, svc: svc}, nil
+	return &Fake{name: name, svc: svc, unwatch: func() { l.unwatch(watched) }}, nil
 }
 
 func joinClose(err, closeErr error) error {

@@ -44,6 +44,7 @@ func (l *Lab) FaultProxy(ctx context.Context, name, target, scheme, probePath st
 	if err != nil {
 		return nil, err
 	}
+	l.watchToxiproxy()
 	c := toxiclient.NewClient(api)
 	p, err := c.CreateProxy(name, "127.0.0.1:0", target)
 	if err != nil {

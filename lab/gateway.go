@@ -127,6 +127,9 @@ func (l *Lab) Gateway(ctx context.Context, kongYAML string, opts ...GatewayOptio
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	l.onClose("gateway", svc.Close)
+	if m, ok := svc.(Mortal); ok {
+		l.watch("gateway", m)
+	}
 	g := &Gateway{svc: svc, kind: kind, admin: svc.Info()["admin"], lab: l,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}}
 	l.onClose("gateway admin client", func() error { g.hc.CloseIdleConnections(); return nil })

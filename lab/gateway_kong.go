@@ -58,6 +58,8 @@ func (h *hostKong) Info() map[string]string { return map[string]string{"admin": 
 func (h *hostKong) Stdout() []string        { return h.k.AccessLog() }
 func (h *hostKong) Stderr() []string        { return h.k.ErrorLog() }
 func (h *hostKong) Close() error            { return h.k.Close() }
+func (h *hostKong) Exited() (string, bool)  { return h.k.Exited() }
+func (h *hostKong) Kill() error             { return h.k.Kill() }
 
 // IsRealKongNotBuilt reports whether err means Kong must be built first.
 func IsRealKongNotBuilt(err error) bool { return errors.Is(err, ErrRealKongNotBuilt) }

@@ -41,6 +41,7 @@ type Lab struct {
 	gatewaySeq atomic.Int32
 	closed     bool
 	closeErr   error
+	deaths     deathWatch // death.go
 }
 
 type namedCloser struct {
@@ -129,6 +130,7 @@ func (l *Lab) Close() error {
 	closers := l.closers
 	l.closers = nil
 	l.mu.Unlock()
+	l.stopWatching() // what Close stops did not die
 
 	var errs []error
 	for i := len(closers) - 1; i >= 0; i-- {

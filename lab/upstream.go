@@ -54,6 +54,9 @@ func (l *Lab) Upstream(ctx context.Context, name string, cfg upstream.Config) (*
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
 	l.onClose("upstream "+name, svc.Close)
+	if m, ok := svc.(Mortal); ok {
+		l.watch("upstream "+name, m)
+	}
 	l.Record("started", name, "upstream "+svc.URL())
 	u, err := url.Parse(svc.URL())
 	if err != nil {

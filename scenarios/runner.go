@@ -39,6 +39,9 @@ type Options struct {
 	// own control plane, and its lab's Close deletes that namespace and puts
 	// back what the scenario changed on the cluster.
 	SharedCluster *cluster.Cluster
+	// OnPhase, when set, is called as each phase starts, with the phase's
+	// name and the lab: a test hook (kill a component during a phase).
+	OnPhase func(phase string, l *lab.Lab)
 }
 
 // failure is what S.fail panics with; Execute recovers it.
@@ -59,7 +62,12 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 	res = &reports.Scenario{ID: sc.ID, Family: sc.Family(), Title: sc.Title, Symptom: sc.Symptom,
 		Story: sc.Story, Lesson: sc.Lesson, Labels: sc.AllLabels(), Backend: o.Backend,
 		StartedAt: time.Now(), Phases: []*reports.Phase{}}
+	// A component that dies cancels the run (death.go): nothing waits on it.
+	ctx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
 	s := &S{Ctx: ctx, rec: res, opts: o}
+	stopWatch := func() {}
+	defer func() { stopWatch() }()
 	defer func() {
 		if s.Lab != nil {
 			for _, e := range s.Lab.Events() {
@@ -91,6 +99,7 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 			res.Verdict = reports.Failed
 			res.Reason = fmt.Sprintf("scenario code panicked: %v\n%s", v, debug.Stack())
 		}
+		s.blameDeaths(res)
 	}()
 
 	l, err := lab.New(ctx, lab.WithBackend(o.Backend), lab.WithDir(o.Dir))
@@ -101,6 +110,7 @@ func Execute(ctx context.Context, sc Scenario, o Options) (res *reports.Scenario
 		s.Failf("starting the lab: %v", err)
 	}
 	s.Lab = l
+	stopWatch = s.watchDeaths(cancelRun)
 	for _, c := range sc.Needs {
 		if !l.Backend().Has(c) {
 			s.Skip(fmt.Sprintf("backend %s cannot provide %s", o.Backend, c))
@@ -199,6 +209,9 @@ func (s *S) Phase(name, description string, fn func()) {
 	s.cur = &reports.Phase{Name: name, Description: description, StartedAt: time.Now(), Assertions: []reports.Assertion{}}
 	s.rec.Phases = append(s.rec.Phases, s.cur)
 	s.progress("phase %s: %s", name, description)
+	if s.opts.OnPhase != nil {
+		s.opts.OnPhase(name, s.Lab)
+	}
 	fn()
 	if err := s.Ctx.Err(); err != nil {
 		s.Failf("interrupted during phase %s: %v", name, err)

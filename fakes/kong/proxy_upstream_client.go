@@ -177,8 +177,33 @@ func (p *connPool) put(c *upConn) {
 		c.conn.Close()
 		return
 	}
+	expired := p.expire(key, c.idleSince)
 	p.idle[key] = append(p.idle[key], c)
 	p.mu.Unlock()
+	for _, e := range expired {
+		e.conn.Close()
+	}
+}
+
+// expire takes out of the pool the connections to key idle for
+// poolIdleTimeout or longer and returns them to be closed. get takes the
+// most recently used connection, so after a burst the extra ones sink to
+// the front of the list and would otherwise stay open for as long as
+// traffic continues; nginx closes each when its keepalive timer fires, so
+// the pool shrinks back after a burst. The list is in idle order (put
+// appends), so the expired ones are a prefix. p.mu is held.
+func (p *connPool) expire(key poolKey, now time.Time) []*upConn {
+	list := p.idle[key]
+	n := 0
+	for n < len(list) && now.Sub(list[n].idleSince) >= poolIdleTimeout {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	expired := append([]*upConn(nil), list[:n]...)
+	p.idle[key] = append(list[:0:0], list[n:]...)
+	return expired
 }
 
 // closeIdle closes every pooled connection; later puts close theirs.

@@ -162,6 +162,9 @@ func (kc *kwokCluster) delete(ctx context.Context, _ *Cluster) error {
 	if kc.metrics != nil {
 		errs = append(errs, kc.metrics.Stop())
 	}
+	// Stop and wait for every component first (kwokctl delete SIGKILLs
+	// without waiting): Close returns only once they have exited.
+	errs = append(errs, stopControlPlane(kc.conf, 5*time.Second))
 	errs = append(errs, kwokctl.Delete(ctx, kc.conf, kc.log))
 	errs = append(errs, removeWorkDir(kc.conf.WorkDir))
 	return errors.Join(errs...)

@@ -329,6 +329,7 @@ func (nc *nodeCluster) delete(ctx context.Context, c *Cluster) error {
 	errs = append(errs, nc.kubelet.Stop(10*time.Second))
 	if nc.env != nil {
 		if _, err := os.Stat(nc.conf.ClusterDir()); err == nil {
+			errs = append(errs, stopControlPlane(nc.conf, 5*time.Second)) // controlplane.go
 			errs = append(errs, kwokctl.Delete(ctx, nc.conf, nc.log))
 		}
 	}

@@ -101,11 +101,8 @@ func start(ctx context.Context, in Install, o Options) (*Kong, error) {
 
 // startOn is start with given ports (tests use it to provoke a bind failure).
 func startOn(ctx context.Context, in Install, o Options, proxy, admin int) (*Kong, error) {
-	prefix := filepath.Join(o.Dir, "kong")
-	if err := os.RemoveAll(prefix); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(prefix, 0o755); err != nil {
+	prefix, err := prefixDir(o.Dir)
+	if err != nil {
 		return nil, err
 	}
 	conf, err := writeConf(in, o, prefix, proxy, admin)

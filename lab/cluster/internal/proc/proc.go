@@ -61,10 +61,16 @@ func KillUnder(dir string, grace time.Duration) ([]int, error) {
 			for _, pid := range alive {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
-			time.Sleep(100 * time.Millisecond)
+			// A killed process takes a moment to exit (every thread must
+			// unwind, a large one unmaps its memory): wait, bounded, so the
+			// caller returns only once it is gone.
+			killDeadline := time.Now().Add(10 * time.Second)
 			for _, pid := range alive {
-				if Alive(pid) {
-					return pids, errors.New("proc: process " + strconv.Itoa(pid) + " survived SIGKILL")
+				for Alive(pid) {
+					if time.Now().After(killDeadline) {
+						return pids, errors.New("proc: process " + strconv.Itoa(pid) + " survived SIGKILL for 10 s")
+					}
+					time.Sleep(20 * time.Millisecond)
 				}
 			}
 			return pids, nil
@@ -89,5 +95,15 @@ func zombie(pid int) bool {
 	}
 	// The state follows the parenthesised command name, which may contain spaces.
 	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X'
+	if i < 0 || i+2 >= len(stat) {
+		return true
+	}
+	if stat[i+2] != 'Z' && stat[i+2] != 'X' {
+		return false
+	}
+	// A multi-threaded process whose main thread has exited shows Z while
+	// its other threads still run (and hold its sockets and files): it has
+	// exited only when no thread is left.
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	return err != nil || len(tasks) <= 1
 }
