@@ -7,7 +7,7 @@
 # BACKEND=embedded|docker, GATEWAY=emulation|kong (kong: real Kong 3.9.1, `make kong`),
 # CLUSTER=kwok|node|kind|existing|none (default: kwok when `make k8s-tools` has built
 # it, else none), REPORT_DIR=reports/latest,
-# PARALLEL=<scenarios at a time> (default: three per core, one on docker; 1 = serial).
+# PARALLEL=<scenarios at a time> (default: four per core, one on docker; 1 = serial).
 # Other targets: kong, conformance, fuzz, flake, soak, bench, doctor (see README).
 
 SHELL       := /bin/bash
@@ -32,7 +32,7 @@ help:
 	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 ## scenario: run the catalog; writes junit.xml, results.json and index.html to REPORT_DIR.
-## PARALLEL scenarios at a time (default three per core, one on docker; PARALLEL=1 is serial).
+## PARALLEL scenarios at a time (default four per core, one on docker; PARALLEL=1 is serial).
 scenario: $(if $(filter kwok node,$(CLUSTER)),k8s-tools) $(if $(filter kong,$(GATEWAY)),kong)
 	@scripts/catalog.sh $(REPORT_DIR) $(if $(SCENARIO),--label-filter='$(SCENARIO)') $(GINKGO_OPTS)
 

@@ -4,7 +4,7 @@
 # or skip), then the report's path. Ginkgo's own output goes to
 # REPORT_DIR/ginkgo.log; on a failure its summary is printed too.
 #
-# Scenarios run PARALLEL at a time (default: three per core, since most of a
+# Scenarios run PARALLEL at a time (default: four per core, since most of a
 # scenario is waiting on paced load; one per core on BACKEND=docker, where
 # starting containers and Kong in them is the scenario's own CPU work). Those that declare RunsAlone, and the
 # cluster scenarios on CLUSTER=node (one real kubelet), run afterwards, one at
@@ -22,7 +22,7 @@ cd "${root}"
 mkdir -p "${report_dir}"
 report_dir="$(cd "${report_dir}" && pwd)"
 
-per_core=3
+per_core=4
 if [ "${CHAOSLAB_BACKEND:-embedded}" = docker ]; then
 	per_core=1
 fi
