@@ -75,17 +75,9 @@ func (p *rawPool) closeIdle() {
 // roundTrip writes r with a Content-Length short bytes below its body's
 // length, then the whole body, and reads the answer.
 func (p *rawPool) roundTrip(s *Server, r *http.Request, short int) (*http.Response, error) {
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBody+1))
-		_ = r.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading the request body: %w", err)
-		}
-		if len(b) > maxRetryBody {
-			return nil, fmt.Errorf("request body over %d bytes: not re-framed", maxRetryBody)
-		}
-		body = b
+	body, err := bufferBody(r, "re-framed")
+	if err != nil {
+		return nil, err
 	}
 	c, err := p.get(r.Context(), s)
 	if err != nil {

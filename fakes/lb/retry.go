@@ -85,17 +85,9 @@ func (s *Server) roundTrip(r *http.Request) (*http.Response, error) {
 	if p.TryTimeout <= 0 {
 		return send(r)
 	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBody+1))
-		_ = r.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading the request body: %w", err)
-		}
-		if len(b) > maxRetryBody {
-			return nil, fmt.Errorf("request body over %d bytes: not buffered for retries", maxRetryBody)
-		}
-		body = b
+	body, err := bufferBody(r, "buffered for retries")
+	if err != nil {
+		return nil, err
 	}
 	tries := 1
 	if p.RetryNonIdempotent || idempotent(r.Method) {
@@ -155,4 +147,22 @@ func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
+}
+
+// bufferBody reads r's body into memory (nil when it has none), up to
+// maxRetryBody bytes: retries resend it, the re-framing engine rewrites its
+// framing. why ends the error of a body too large for that.
+func bufferBody(r *http.Request, why string) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBody+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the request body: %w", err)
+	}
+	if len(b) > maxRetryBody {
+		return nil, fmt.Errorf("request body over %d bytes: not %s", maxRetryBody, why)
+	}
+	return b, nil
 }
