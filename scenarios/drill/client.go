@@ -223,11 +223,18 @@ func (c *Client) Set(ctx context.Context, key, value string) error {
 
 // Stop ends the drill and waits until everything is torn down.
 func (c *Client) Stop(ctx context.Context) error {
+	pid := 0
+	if st, err := c.Status(ctx); err == nil {
+		pid = st.PID
+	}
 	if err := c.call(ctx, "POST", "/stop", nil, nil); err != nil {
 		return err
 	}
+	// The daemon lets go of the lock as its last teardown step and exits
+	// just after: wait for that too, so nothing of the drill is left when
+	// stop returns.
 	deadline := time.Now().Add(2 * time.Minute)
-	for running(c.p) {
+	for running(c.p) || pid > 0 && processAlive(pid) {
 		if time.Now().After(deadline) {
 			return errors.New("the drill did not end within 2m0s after stop")
 		}
@@ -238,4 +245,18 @@ func (c *Client) Stop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// processAlive says whether pid still runs (a zombie, waiting for its
+// parent to reap it, runs nothing).
+func processAlive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
