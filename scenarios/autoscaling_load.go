@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -46,22 +47,43 @@ type spanLoad struct {
 
 	mu       sync.Mutex
 	answered load.Results
+	inFlight map[*http.Request]time.Time // sent, no answer yet: when each was sent
 	endOnce  sync.Once
 	err      error
 }
+
+// track is a transport wrapper that keeps the requests still waiting for an
+// answer, so drained can see a queue whose requests have not come back yet.
+func (l *spanLoad) track(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		l.mu.Lock()
+		l.inFlight[r] = time.Now()
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			delete(l.inFlight, r)
+			l.mu.Unlock()
+		}()
+		return next.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // startLoad starts p against the Service. It lasts at most
 // load.DefaultMaxDuration; it also ends (and is waited for) when the lab
 // closes, so a failed assertion mid-spike leaves no attack running.
 func (x *asLab) startLoad(s *S, name string, p load.Pacer, until string) *spanLoad {
-	l := &spanLoad{name: name, t0: time.Now(), done: make(chan error, 1)}
+	l := &spanLoad{name: name, t0: time.Now(), done: make(chan error, 1), inFlight: map[*http.Request]time.Time{}}
 	l.pacer = untilPacer{Pacer: p, stop: &l.stop, why: until}
 	go func() {
 		l.done <- load.Stream(s.Ctx, get(x.svc+"/"), l.pacer, load.DefaultMaxDuration, func(r load.Result) {
 			l.mu.Lock()
 			l.answered = append(l.answered, r)
 			l.mu.Unlock()
-		})
+		}, load.WithTransport(l.track))
 	}()
 	s.Lab.OnClose("load "+name, func() error { l.wait(); return nil })
 	return l
@@ -85,11 +107,20 @@ func (l *spanLoad) soFar() load.Results {
 }
 
 // drained reports whether every answer of the last second came back within
-// bound: no replica still works through a queue built up earlier.
+// bound and no request still waits longer than bound: no replica still works
+// through a queue built up earlier. Answers alone are not enough: a replica
+// that shares its CPU among all its requests (a real pod under its CPU limit)
+// answers none of its backlog for a while, then all of it at once, so the
+// fast answers of the other replicas would look like a drained queue.
 func (l *spanLoad) drained(bound time.Duration) bool {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, sent := range l.inFlight {
+		if now.Sub(sent) > bound {
+			return false
+		}
+	}
 	n := 0
 	for i := len(l.answered) - 1; i >= 0; i-- {
 		r := l.answered[i]
