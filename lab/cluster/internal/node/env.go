@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -197,6 +198,9 @@ func (e *Env) makeCgroupRoot() error {
 			return fmt.Errorf("cgroup %s: %w", d, err)
 		}
 		e.cgroupDirs = append(e.cgroupDirs, d)
+		if err := nodeWeight(d); err != nil {
+			return err
+		}
 		if filepath.Base(h) == "cpuset" || strings.Contains(filepath.Base(h), "cpuset") {
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 				v, err := os.ReadFile(filepath.Join(h, f))
@@ -210,6 +214,31 @@ func (e *Env) makeCgroupRoot() error {
 	}
 	if len(e.cgroupDirs) == 0 {
 		return errors.New("no cgroup hierarchy under /sys/fs/cgroup")
+	}
+	return nil
+}
+
+// nodeWeight gives the node's cgroup root the CPU weight of the machine's
+// cores (cgroup v1 cpu.shares 1024 per core, v2 cpu.weight 100 per core),
+// where a new cgroup gets the weight of one busy process. A real node's
+// kubelet gives kubepods the weight of its allocatable CPU; here the node
+// shares the host with the run's other processes, and at the weight of one
+// process a pod would be slowed by any two busy processes beside it, not by
+// its own CPU limit as the scenarios model. The pods' limits still bound
+// what the node uses. Hierarchies without the file are left alone.
+func nodeWeight(dir string) error {
+	for _, f := range []struct {
+		name    string
+		perCore int
+	}{{"cpu.shares", 1024}, {"cpu.weight", 100}} {
+		p := filepath.Join(dir, f.name)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		v := min(f.perCore*runtime.NumCPU(), 10000) // cpu.weight's maximum
+		if err := os.WriteFile(p, []byte(strconv.Itoa(v)), 0o644); err != nil {
+			return fmt.Errorf("cgroup %s: %w", p, err)
+		}
 	}
 	return nil
 }

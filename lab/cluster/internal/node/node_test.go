@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,11 @@ func TestEnvContainerdImageAndTeardown(t *testing.T) {
 	}
 	t.Logf("netns + mount namespace in %s", time.Since(t0))
 	defer e.Teardown()
+	if b, err := os.ReadFile("/sys/fs/cgroup/cpu/chaoslab-envtest/cpu.shares"); err == nil {
+		if got, want := strings.TrimSpace(string(b)), strconv.Itoa(1024*runtime.NumCPU()); got != want {
+			t.Errorf("the node's cgroup root has cpu.shares %s, want the machine's %d cores' %s", got, runtime.NumCPU(), want)
+		}
+	}
 	if links() != l0 {
 		t.Error("host links changed: the node's links must stay in the netns")
 	}
