@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,21 +73,21 @@ func TestSoak(t *testing.T) {
 	if err != nil || d < 4*round {
 		t.Skip("the soak runs with make soak DURATION=10m (at least 40s)")
 	}
-	sc := scenarios.Scenario{ID: "soak/lab-under-load", Title: "A lab under load for " + d.String(),
-		Symptom: fmt.Sprintf("no resource of any lab process grows by more than %.0f%% between the second and the last quarter; every request has an outcome", (maxGrowth-1)*100),
-		New:     func() scenarios.Play { return &soak{d: d} }}
 	dir := os.Getenv("CHAOSLAB_REPORT_DIR")
 	if dir == "" {
 		dir = t.TempDir()
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sc := scenarios.Scenario{ID: "soak/lab-under-load", Title: "A lab under load for " + d.String(),
+		Symptom: fmt.Sprintf("no resource of any lab process grows by more than %.0f%% between the second and the last quarter; every request has an outcome", (maxGrowth-1)*100),
+		New:     func() scenarios.Play { return &soak{d: d, dir: dir} }}
 	res := scenarios.Execute(context.Background(), sc, scenarios.Options{Backend: lab.DefaultBackend, Progress: os.Stderr})
 	host, _ := os.Hostname()
 	run := &reports.Run{SchemaVersion: reports.SchemaVersion, Tool: "chaoslab soak", StartedAt: res.StartedAt,
 		FinishedAt: time.Now(), Backend: lab.DefaultBackend, Scenarios: []*reports.Scenario{res},
 		Host: reports.Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Hostname: host}}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	if err := run.WriteJSON(filepath.Join(dir, "results.json")); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +102,7 @@ func TestSoak(t *testing.T) {
 
 type soak struct {
 	d       time.Duration
+	dir     string // the report's directory: heap profiles go there too
 	up      *lab.Upstream
 	gw      *lab.Gateway
 	tlsUp   *lab.Upstream
@@ -140,6 +142,8 @@ type sample struct {
 	at        time.Time
 	procs     map[string]procSample // by process name (see procName)
 	goroutine float64               // of the test process
+	heap      float64               // the test process's Go heap in use, MiB
+	stacks    float64               // its goroutine stacks, MiB
 }
 
 // procSample is one process's resources.
@@ -152,10 +156,14 @@ func (x *soak) Run(s *scenarios.S) {
 		stop := x.toggleFaults(s)
 		defer stop()
 		samples = append(samples, x.sample())
+		rounds := int((x.d + round - 1) / round)
 		for end := time.Now().Add(x.d); time.Now().Before(end); {
 			n, o, e := x.round(s)
 			results, outcomes, expected = results+n, outcomes+o, expected+e
 			samples = append(samples, x.sample())
+			if i := len(samples) - 1; i%max(rounds/4, 1) == 0 && i/max(rounds/4, 1) <= 4 {
+				x.heapProfile(s, fmt.Sprintf("heap-q%d.pb.gz", i/max(rounds/4, 1)))
+			}
 		}
 	})
 	s.Phase("verdict", "flat resources and no request without an outcome", func() {
@@ -179,6 +187,9 @@ func (x *soak) Run(s *scenarios.S) {
 				s.Series(r.what+" of "+name, r.unit, points(samples, v))
 			}
 		}
+		// Where the test process's RSS goes (reported, not judged: RSS is).
+		s.Series("Go heap in use of the test process", "MiB", points(samples, func(sm sample) (float64, bool) { return sm.heap, true }))
+		s.Series("goroutine stacks of the test process", "MiB", points(samples, func(sm sample) (float64, bool) { return sm.stacks, true }))
 		gr := func(sm sample) (float64, bool) { return sm.goroutine, true }
 		checks = append(checks, check{what: "goroutines of the test process", v: gr})
 		s.Series("goroutines of the test process", "", points(samples, gr))
@@ -297,7 +308,10 @@ func (x *soak) toggleFaults(s *scenarios.S) (stop func()) {
 func (x *soak) sample() sample {
 	debug.FreeOSMemory()
 	self := os.Getpid()
-	sm := sample{at: time.Now(), goroutine: float64(runtime.NumGoroutine()), procs: map[string]procSample{}}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	sm := sample{at: time.Now(), goroutine: float64(runtime.NumGoroutine()), procs: map[string]procSample{},
+		heap: float64(ms.HeapInuse) / (1 << 20), stacks: float64(ms.StackInuse) / (1 << 20)}
 	for _, pid := range append([]int{self}, listeners.Descendants(self)...) {
 		var p procSample
 		p.rss = rssMiB(pid)
@@ -310,6 +324,17 @@ func (x *soak) sample() sample {
 		sm.procs[procName(pid, self)] = p
 	}
 	return sm
+}
+
+// heapProfile writes the test process's heap profile (after the sample's
+// GC) to the report's directory, at the end of each quarter: what grew
+// between two quarters is `go tool pprof -diff_base heap-q2.pb.gz heap-q4.pb.gz`.
+func (x *soak) heapProfile(s *scenarios.S, name string) {
+	f, err := os.Create(filepath.Join(x.dir, name))
+	s.Must(err, "the heap profile")
+	defer f.Close()
+	s.Must(pprof.Lookup("heap").WriteTo(f, 0), "the heap profile "+name)
+	s.Note(fmt.Sprintf("heap profile at %s: %s", time.Now().Format(time.TimeOnly), f.Name()))
 }
 
 // procName names a lab process for the report: "the test process", or its

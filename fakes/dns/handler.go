@@ -81,9 +81,6 @@ func (s *Server) arrive(q mdns.Question, proto string) *Query {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.byName[e.Name]++
-	if len(s.log) == maxLog {
-		s.log = append(s.log[:0], s.log[1:]...)
-	}
-	s.log = append(s.log, e)
+	s.log.Add(e)
 	return e
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/chaoslab/chaoslab/internal/recent"
 )
 
 // answerTTL is the TTL of every answer: short, so a cache in front of the
@@ -77,7 +79,7 @@ type Server struct {
 	mu      sync.RWMutex
 	records map[string][]netip.Addr
 	latency time.Duration
-	log     []*Query
+	log     recent.Log[*Query]
 	byName  map[string]int64
 	total   atomic.Int64
 
@@ -99,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns: --listen %s: %w", listen, err)
 	}
-	s := &Server{addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{},
+	s := &Server{log: recent.Log[*Query]{Max: maxLog}, addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{},
 		latency: cfg.Latency, byName: map[string]int64{}, done: make(chan struct{})}
 	for name, ips := range cfg.Records {
 		s.records[fqdn(name)] = parseIPs(ips)
@@ -233,8 +235,8 @@ func (s *Server) QueriesFor(name string) int64 {
 func (s *Server) Log() []Query {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Query, len(s.log))
-	for i, q := range s.log {
+	out := make([]Query, s.log.Len())
+	for i, q := range s.log.All() {
 		out[i] = *q
 	}
 	return out

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chaoslab/chaoslab/internal/recent"
 )
 
 // Defaults for a zero Config.
@@ -117,7 +119,7 @@ type Server struct {
 	tokens   map[string]time.Time // session token -> expiry (by now)
 	issued   int64                // credential sets handed out
 	calls    map[string]int64
-	log      []*Call
+	log      recent.Log[*Call]
 	total    atomic.Int64
 	done     chan struct{}
 	closeOne sync.Once
@@ -136,7 +138,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("imds: --listen %s: %w", cfg.Listen, err)
 	}
 	s := &Server{
-		ln: ln, url: "http://" + ln.Addr().String(), role: cfg.Role, now: cfg.Now,
+		log: recent.Log[*Call]{Max: maxLog},
+		ln:  ln, url: "http://" + ln.Addr().String(), role: cfg.Role, now: cfg.Now,
 		ttl: cfg.TTL, latency: cfg.Latency, fail: cfg.Fail, v2Only: cfg.IMDSv2Required,
 		tokens: map[string]time.Time{}, calls: map[string]int64{},
 		done: make(chan struct{}),
@@ -250,8 +253,8 @@ func (s *Server) CredentialFetches() int64 {
 func (s *Server) Log() []Call {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Call, len(s.log))
-	for i, c := range s.log {
+	out := make([]Call, s.log.Len())
+	for i, c := range s.log.All() {
 		out[i] = *c
 	}
 	return out
@@ -265,10 +268,7 @@ func (s *Server) arrive(r *http.Request) *Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[r.URL.Path]++
-	if len(s.log) == maxLog {
-		s.log = append(s.log[:0], s.log[1:]...)
-	}
-	s.log = append(s.log, c)
+	s.log.Add(c)
 	return c
 }
 

@@ -27,6 +27,8 @@ import (
 
 	"github.com/chaoslab/chaoslab/fakes/pki"
 	"github.com/chaoslab/chaoslab/internal/loopback"
+
+	"github.com/chaoslab/chaoslab/internal/recent"
 )
 
 // CAFileName is the proxy root CA PEM written in Config.Dir.
@@ -61,7 +63,7 @@ type Proxy struct {
 	closed bool
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
-	logs   []ConnLog
+	logs   recent.Log[ConnLog]
 	nextID atomic.Int64
 
 	closeOnce sync.Once
@@ -74,7 +76,7 @@ func Start(ctx context.Context, cfg Config) (_ *Proxy, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}, logs: recent.Log[ConnLog]{Max: maxLog}}
 	if p.upstreamRoots, err = upstreamRoots(cfg); err != nil {
 		return nil, err
 	}
@@ -196,11 +198,17 @@ func (p *Proxy) CAPath() string { return p.caPath }
 // Info lines for the CLI.
 func (p *Proxy) Info() map[string]string { return map[string]string{"ca": p.caPath} }
 
-// Connections returns a copy of the connection log, oldest first.
+// maxLog bounds the connection log; like the other fakes' logs it is
+// evidence, not an archive.
+const maxLog = 10000
+
+// Connections returns a copy of the connection log (the last 10,000
+// connections: a lab inspecting 50 a second for hours keeps bounded memory),
+// oldest first.
 func (p *Proxy) Connections() []ConnLog {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]ConnLog(nil), p.logs...)
+	return p.logs.All()
 }
 
 // LogLines is the connection log as text lines.
@@ -215,7 +223,7 @@ func (p *Proxy) LogLines() []string {
 func (p *Proxy) record(l ConnLog) {
 	l.Time = time.Now()
 	p.mu.Lock()
-	p.logs = append(p.logs, l)
+	p.logs.Add(l)
 	w := p.cfg.LogWriter
 	p.mu.Unlock()
 	if w != nil {
@@ -227,12 +235,13 @@ func (p *Proxy) record(l ConnLog) {
 // more after their handshake) and logs the change as its own line.
 func (p *Proxy) amend(id int64, change func(*ConnLog), line string) {
 	p.mu.Lock()
-	for i := len(p.logs) - 1; i >= 0; i-- {
-		if p.logs[i].ID == id {
-			change(&p.logs[i])
-			break
+	p.logs.Newest(func(l *ConnLog) bool {
+		if l.ID != id {
+			return false
 		}
-	}
+		change(l)
+		return true
+	})
 	w := p.cfg.LogWriter
 	p.mu.Unlock()
 	if w != nil && line != "" {
