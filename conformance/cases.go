@@ -165,6 +165,9 @@ func Cases() []Case {
 	add(Case{Name: "rate-limiting/exceeded", Group: "plugin", Req: get("/rl-tight"), Repeat: 2, Compare: full,
 		Expect: Expect{Status: 429, BodyContains: []string{"API rate limit exceeded"}}})
 	add(Case{Name: "rate-limiting/hide-client-headers", Group: "plugin", Req: get("/rl-hidden"), Compare: proxied, Expect: Expect{Status: 200}})
+	// hide_client_headers hides Retry-After on the 429 too (handler.lua).
+	add(Case{Name: "rate-limiting/exceeded-headers-hidden", Group: "plugin", Req: get("/rl-hidden-tight"), Repeat: 1, Compare: full,
+		Expect: Expect{Status: 429, BodyContains: []string{"API rate limit exceeded"}}})
 
 	// correlation-id.
 	add(Case{Name: "correlation-id/generated-echoed", Group: "plugin", Req: get("/cid"), Compare: proxied, Expect: Expect{Status: 200}})

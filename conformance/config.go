@@ -105,6 +105,14 @@ services:
         minute: 50
         limit_by: ip
         hide_client_headers: true
+  - name: r-rl-hidden-tight
+    paths: [/rl-hidden-tight]
+    plugins:
+    - name: rate-limiting
+      config:
+        hour: 1
+        limit_by: ip
+        hide_client_headers: true
 - name: traced
   url: http://{{ECHO}}
   routes:

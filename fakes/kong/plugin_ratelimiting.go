@@ -144,13 +144,11 @@ func (p *rateLimiting) access(c *reqCtx) bool {
 		h["RateLimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
 	}
 	if stop >= 0 {
-		if h == nil {
-			h = http.Header{}
+		// Retry-After is a client header too: hidden with the others
+		// (rate-limiting/handler.lua sets it only without hide_client_headers).
+		if h != nil {
+			h["Retry-After"] = []string{strconv.FormatInt(reset, 10)}
 		}
-		if reset == 0 {
-			reset = max(1, config.RatePeriods[stop].Window-(nowMs-starts[stop]*1000)/1000)
-		}
-		h["Retry-After"] = []string{strconv.FormatInt(reset, 10)}
 		c.kongError(p.c.ErrorCode, p.c.ErrorMessage, h)
 		return true
 	}

@@ -187,6 +187,30 @@ func TestRateLimiting(t *testing.T) {
 	}
 }
 
+// hide_client_headers hides every rate-limit header, Retry-After on the 429
+// included (rate-limiting/handler.lua; conformance case
+// rate-limiting/exceeded-headers-hidden holds it to real Kong).
+func TestRateLimitingHiddenHeadersOn429(t *testing.T) {
+	up := echoUpstream(t)
+	g := startGateway(t, pluginConfig(up.URL, `- name: rate-limiting
+  config:
+    hour: 1
+    hide_client_headers: true
+    policy: local`, "  []"))
+	if res := get(t, g.ProxyURL()+"/api"); res.status != 200 || res.header.Get("X-RateLimit-Limit-Hour") != "" {
+		t.Fatalf("first: %d %v", res.status, res.header)
+	}
+	res := get(t, g.ProxyURL()+"/api")
+	if res.status != 429 {
+		t.Fatalf("second: %d, want 429", res.status)
+	}
+	for k := range res.header {
+		if strings.Contains(strings.ToLower(k), "ratelimit") || k == "Retry-After" {
+			t.Errorf("429 with hide_client_headers carries %s: %q", k, res.header.Get(k))
+		}
+	}
+}
+
 func TestCorrelationIDAndPluginScopes(t *testing.T) {
 	up := echoUpstream(t)
 	g := startGateway(t, fmt.Sprintf(`_format_version: "3.0"
