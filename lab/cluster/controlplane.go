@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,4 +149,29 @@ func (p *ControlPlaneProcess) Kill() error {
 		return nil
 	}
 	return syscall.Kill(p.Pid, syscall.SIGKILL)
+}
+
+// createTries bounds createControlPlane's tries.
+const createTries = 3
+
+// createControlPlane runs `kwokctl create cluster`, and again (at most
+// createTries in all) when kwokctl gave up on its CRDs because the
+// kube-apiserver was not listening yet: kwokctl v0.8.0 retries that for
+// about 3 s, which a busy machine exceeds (a cold CI run, compiling the
+// tests beside it: "connection refused", then "failed to init crds ...:
+// resource not handled"). Between tries the half-made control plane is
+// stopped and deleted. Any other failure is returned at once.
+func createControlPlane(ctx context.Context, conf kwokctl.Config, log io.Writer) error {
+	for try := 1; ; try++ {
+		err := kwokctl.Create(ctx, conf, log)
+		if err == nil || try == createTries || ctx.Err() != nil || !strings.Contains(err.Error(), "failed to init crds") {
+			return err
+		}
+		if log != nil {
+			fmt.Fprintf(log, "chaoslab: kwokctl create: the kube-apiserver was not up in time (try %d of %d); deleting it and creating again\n", try, createTries)
+		}
+		if derr := errors.Join(stopControlPlane(conf, 5*time.Second), kwokctl.Delete(ctx, conf, log)); derr != nil {
+			return errors.Join(err, derr)
+		}
+	}
 }

@@ -125,7 +125,7 @@ func (k *Kwok) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		}
 	}()
 
-	if err := kwokctl.Create(ctx, kc.conf, k.Log); err != nil {
+	if err := createControlPlane(ctx, kc.conf, k.Log); err != nil {
 		return nil, err
 	}
 	if c.RESTConfig, c.Client, c.Dynamic, err = connect(c.Kubeconfig, ""); err != nil {

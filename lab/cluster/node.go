@@ -211,7 +211,7 @@ func (n *Node) Create(ctx context.Context, name string) (_ *Cluster, err error) 
 		"manage-all-nodes":                      "false",
 		"manage-nodes-with-annotation-selector": AnnotationKwokNode + "=fake",
 	}
-	if err := kwokctl.Create(ctx, nc.conf, n.Log); err != nil {
+	if err := createControlPlane(ctx, nc.conf, n.Log); err != nil {
 		return nil, err
 	}
 	step("control plane (kwokctl)", t0)

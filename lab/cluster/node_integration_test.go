@@ -99,7 +99,9 @@ func TestNodeClusterRealPodsAndNothingLeft(t *testing.T) {
 		t.Skip(reason)
 	}
 	before := snapshot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// A bound, not a verdict: a cold Go cache builds the pod image in
+	// minutes (3m37s in a cold CI run beside the other packages' builds).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	t0 := time.Now()
 	c, err := p.Create(ctx, "nodetest")

@@ -141,11 +141,15 @@ func TestSimulatorFollowsRunningPodsAndWritesUsage(t *testing.T) {
 	if err := pods.Delete(ctx, "web-a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "web-a's replica to stop", func() bool { return len(sim.Endpoints()) == 1 })
-	log.mu.Lock()
-	stopped := strings.Join(log.stopped, ",")
-	log.mu.Unlock()
-	if stopped != "web-a" {
+	// The simulator takes the endpoint out first (under its lock), then
+	// stops the replica: wait for both.
+	stoppedLog := func() string {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return strings.Join(log.stopped, ",")
+	}
+	waitUntil(t, "web-a's replica to stop", func() bool { return len(sim.Endpoints()) == 1 && stoppedLog() != "" })
+	if stopped := stoppedLog(); stopped != "web-a" {
 		t.Errorf("stopped replicas %q, want web-a", stopped)
 	}
 	if s := sim.Served(); s["web-a"] != 5 {
