@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chaoslab/chaoslab/internal/listeners"
+	"github.com/chaoslab/chaoslab/internal/procs"
 	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/scenarios/drill"
 )
@@ -178,7 +178,7 @@ func (tr *trainee) stopAndNothingLeft(r running) {
 	tr.t.Helper()
 	tr.must("stop")
 	for _, pid := range r.pids {
-		if alive(pid) {
+		if procs.Running(pid) {
 			tr.t.Errorf("process %d of the drill is still running after stop", pid)
 		}
 	}
@@ -198,18 +198,6 @@ func (tr *trainee) stopAndNothingLeft(r running) {
 		}
 	}
 	tr.fails("no drill running", "status")
-}
-
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z") // a zombie waits for its (re)parent: it runs nothing
 }
 
 // kongConfig is GET /config on the admin API: the YAML it runs.
@@ -451,10 +439,10 @@ func TestDrillTimeLimit(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	for _, pid := range r.pids {
-		for deadline := time.Now().Add(10 * time.Second); alive(pid) && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(10 * time.Second); procs.Running(pid) && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if alive(pid) {
+		if procs.Running(pid) {
 			t.Errorf("process %d outlived the time limit", pid)
 		}
 	}

@@ -91,6 +91,14 @@ func Alive(ps []Proc) []Proc {
 	return out
 }
 
+// Running reports whether pid exists and has not exited. A zombie has
+// exited (it only waits to be reaped), unless its main thread alone ended
+// while other threads still run and hold its files and sockets.
+func Running(pid int) bool {
+	st, ok := stat(pid)
+	return pid > 0 && ok && !st.exited
+}
+
 type procStat struct {
 	ppid   int
 	start  uint64

@@ -3,6 +3,7 @@ package procs
 import (
 	"os/exec"
 	"testing"
+	"time"
 )
 
 func TestAliveTellsARunningChildFromAnExitedOne(t *testing.T) {
@@ -24,5 +25,28 @@ func TestAliveTellsARunningChildFromAnExitedOne(t *testing.T) {
 	_ = cmd.Wait()
 	if a := Alive(mine); len(a) != 0 {
 		t.Fatalf("the reaped child still counts as alive: %v", a)
+	}
+}
+
+func TestRunningTellsZombiesFromLiveProcesses(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if !Running(pid) {
+		t.Fatal("a sleeping child should be running")
+	}
+	_ = cmd.Process.Kill()
+	// Not waited for yet: a zombie, which has exited.
+	for deadline := time.Now().Add(5 * time.Second); Running(pid) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if Running(pid) {
+		t.Error("a killed, unreaped child (zombie) should not count as running")
+	}
+	_ = cmd.Wait()
+	if Running(pid) || Running(0) || Running(-1) {
+		t.Error("a reaped pid, 0 and -1 are not running")
 	}
 }

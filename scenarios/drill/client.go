@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chaoslab/chaoslab/internal/procs"
 	"github.com/chaoslab/chaoslab/scenarios"
 )
 
@@ -234,7 +235,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	// just after: wait for that too, so nothing of the drill is left when
 	// stop returns.
 	deadline := time.Now().Add(2 * time.Minute)
-	for running(c.p) || pid > 0 && processAlive(pid) {
+	for running(c.p) || procs.Running(pid) {
 		if time.Now().After(deadline) {
 			return errors.New("the drill did not end within 2m0s after stop")
 		}
@@ -245,18 +246,4 @@ func (c *Client) Stop(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// processAlive says whether pid still runs (a zombie, waiting for its
-// parent to reap it, runs nothing).
-func processAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/chaoslab/chaoslab/internal/procs"
 )
 
 // Under lists the pids whose command line mentions dir, except this process.
@@ -79,31 +81,7 @@ func KillUnder(dir string, grace time.Duration) ([]int, error) {
 	}
 }
 
-// Alive reports whether pid exists and is not a zombie (a zombie has exited;
-// it only waits for its parent to reap it).
-func Alive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	return !zombie(pid)
-}
+// Alive reports whether pid exists and has not exited (procs.Running).
+func Alive(pid int) bool { return procs.Running(pid) }
 
-func zombie(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// The state follows the parenthesised command name, which may contain spaces.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return true
-	}
-	if stat[i+2] != 'Z' && stat[i+2] != 'X' {
-		return false
-	}
-	// A multi-threaded process whose main thread has exited shows Z while
-	// its other threads still run (and hold its sockets and files): it has
-	// exited only when no thread is left.
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	return err != nil || len(tasks) <= 1
-}
+func zombie(pid int) bool { return !procs.Running(pid) }
