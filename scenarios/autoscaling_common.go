@@ -28,7 +28,7 @@ import (
 // The autoscaling family runs on a Kubernetes cluster (NeedsCluster): the
 // real kube-apiserver, scheduler and controller-manager (its HPA controller)
 // and metrics-server, with kwok simulating nodes and pods. Each Running pod is
-// played by a replicaServer on loopback (autoscaling_replica.go) and its CPU
+// played by a fake upstream on loopback (replicaModel, autoscaling_replica.go) and its CPU
 // usage is modelled from the requests it answered, so the autoscaler's loop is
 // closed by real load.
 
@@ -47,19 +47,23 @@ const (
 // The burn is the model's cost less this, so the baseline reads about 40%.
 const realRequestOverhead = 1750 * time.Microsecond
 
-// realLimitShare: part of that overhead is fixed (about 13m: the Go runtime and
-// the probes), not per request, so at the model's full 200m a real pod would
-// still keep up with the 50 requests/s spike (measured: p95 140 ms, no queue).
-// A limit of 3/4 of it (150m) saturates at about 40 requests/s like the model.
-const realLimitShare = 0.75
+// realLimitHeadroom: the limit is this many times the CPU a saturated pod
+// uses (capacity × cost: 200m), so it never binds. The pod's capacity is its
+// workers, as in the model, on any machine that gives it the CPU. A limit
+// that bound (150m, until 2026-12) made the capacity the machine's: CFS
+// throttling shared 15 ms per 100 ms among every queued request, and on a
+// slower CI host the one pending-pods replica queued past the clients' 10 s
+// timeout (2.9% timeouts) where the model's queue grows 0.25 s per second.
+const realLimitHeadroom = 2
 
 // realPodSpec is spec for real pods playing model: the model's CPU cost (less
-// the measured overhead) burnt per request, its service time as latency, and
-// a limit at which one pod saturates near the model's capacity.
+// the measured overhead) burnt per request within its service time, its
+// workers as the pod's line, and a limit that does not bind.
 func realPodSpec(spec autoscale.WorkloadSpec, model replicaModel) autoscale.WorkloadSpec {
 	spec.CPUPerRequest = time.Duration(model.CPUCost*float64(time.Millisecond)) - realRequestOverhead
-	spec.Latency = model.Service
-	spec.CPULimit = autoscale.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitShare))
+	spec.Latency = model.Service // the burn is part of it (fake upstream's --latency counts it)
+	spec.Workers = model.Workers
+	spec.CPULimit = autoscale.FormatMillicores(int64(model.Capacity() * model.CPUCost * realLimitHeadroom))
 	return spec
 }
 
@@ -94,17 +98,15 @@ func (s *S) startWorkload(spec autoscale.WorkloadSpec, model replicaModel, nodes
 	c := s.Cluster
 	x := &asLab{c: c, model: model, name: spec.Name}
 	if c.RealPods() {
-		// The same replica on a real node: model.CPUCost ms of real CPU per
-		// request under a limit of capacity x cost (so it saturates at the
-		// model's capacity, and queues above it as the simulated one does),
-		// and the model's service time as latency.
+		// The same replica on a real node: the model's workers and service
+		// time, with model.CPUCost ms of real CPU per request.
 		spec = realPodSpec(spec, model)
 		res := "no CPU request (so no limit either)"
 		if spec.CPURequest != "" {
 			res = fmt.Sprintf("CPU request %s, limit %s", spec.CPURequest, spec.CPULimit)
 		}
-		s.Note(fmt.Sprintf("real pods on %s: `chaoslab fake upstream --cpu-per-request %s --latency %s` from a FROM-scratch image, %s; "+
-			"metrics-server reads their CPU from the kubelet", c.Provider, spec.CPUPerRequest, spec.Latency, res))
+		s.Note(fmt.Sprintf("real pods on %s: `chaoslab fake upstream --cpu-per-request %s --latency %s --workers %d` from a FROM-scratch image, %s; "+
+			"metrics-server reads their CPU from the kubelet", c.Provider, spec.CPUPerRequest, spec.Latency, spec.Workers, res))
 	}
 	for _, n := range nodes {
 		s.Must(c.AddNodeSpec(s.Ctx, n), "adding node "+n.Name)

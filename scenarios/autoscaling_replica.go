@@ -2,12 +2,7 @@ package scenarios
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"time"
 
 	"github.com/chaoslab/chaoslab/fakes/upstream"
@@ -19,8 +14,8 @@ import (
 // Running pod with a server on loopback (autoscale.Simulate) built from this model:
 //
 //   - the fake upstream answers every request after Service (its latency);
-//   - in front of it a gate admits Workers requests at a time; the rest wait in
-//     line (first come, roughly first served) until a worker is free.
+//   - it serves Workers requests at a time (--workers); the rest wait in
+//     line (first come, first served) until a worker is free.
 //
 // So one replica serves at most Workers/Service requests per second. Below
 // that its latency is Service; above it the line grows for as long as the
@@ -68,78 +63,12 @@ func (m replicaModel) factory() autoscale.ReplicaFactory {
 	}
 }
 
-// replicaServer is one simulated pod: the gate on its own loopback listener,
-// and the fake upstream behind it.
-type replicaServer struct {
-	up    *upstream.Server
-	srv   *http.Server
-	ln    net.Listener
-	tr    *http.Transport
-	slots chan struct{}
-	url   string
-	done  chan struct{}
-}
-
-func (m replicaModel) startReplica(ctx context.Context, pod string) (*replicaServer, error) {
+// startReplica is one simulated pod: the fake upstream on its own loopback
+// listener, answering after Service with Workers requests at a time (its
+// --workers line), exactly as the real pods run it (realPodSpec).
+func (m replicaModel) startReplica(ctx context.Context, pod string) (*upstream.Server, error) {
 	if m.Workers < 1 || m.Service <= 0 {
 		return nil, fmt.Errorf("replica model: need at least one worker and a positive service time, got %d and %s", m.Workers, m.Service)
 	}
-	up, err := upstream.Start(ctx, upstream.Config{Name: pod, Default: upstream.Behaviour{Latency: m.Service}})
-	if err != nil {
-		return nil, err
-	}
-	target, err := url.Parse(up.URL())
-	if err != nil {
-		_ = up.Close()
-		return nil, err
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		_ = up.Close()
-		return nil, fmt.Errorf("replica %s: %w", pod, err)
-	}
-	r := &replicaServer{up: up, ln: ln, slots: make(chan struct{}, m.Workers), url: "http://" + ln.Addr().String(), done: make(chan struct{}),
-		tr: &http.Transport{MaxIdleConnsPerHost: m.Workers * 2, IdleConnTimeout: 30 * time.Second}}
-	proxy := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = pr.In.Host },
-		Transport: r.tr,
-		// A request aborted by its client is the client's business, not a log line.
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-		},
-	}
-	r.srv = &http.Server{Handler: r.gate(proxy), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(r.done)
-		_ = r.srv.Serve(ln)
-	}()
-	return r, nil
-}
-
-// gate admits len(slots) requests at a time into next; the others wait.
-func (r *replicaServer) gate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case r.slots <- struct{}{}:
-		case <-req.Context().Done():
-			return
-		}
-		defer func() { <-r.slots }()
-		next.ServeHTTP(w, req)
-	})
-}
-
-// URL is the replica's base URL (loopback).
-func (r *replicaServer) URL() string { return r.url }
-
-// Close stops the gate, its connections to the upstream and the upstream.
-func (r *replicaServer) Close() error {
-	err := r.srv.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	<-r.done
-	r.tr.CloseIdleConnections()
-	return errors.Join(err, r.up.Close())
+	return upstream.Start(ctx, upstream.Config{Name: pod, Default: upstream.Behaviour{Latency: m.Service, Workers: m.Workers}})
 }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"io"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -267,17 +268,21 @@ func TestBeText(t *testing.T) {
 }
 
 // On node, kind and existing clusters the family runs real pods: the model's
-// CPU per request (less the measured overhead) under a limit that saturates
-// near the model's capacity.
+// workers and service time, its CPU per request (less the measured overhead),
+// under a limit that a saturated pod does not reach.
 func TestRealPodSpecFollowsTheModel(t *testing.T) {
 	spec := realPodSpec(autoscale.WorkloadSpec{Name: asWorkload, CPURequest: asCPURequest}, webReplica)
-	if spec.CPUPerRequest != 5*time.Millisecond-realRequestOverhead || spec.Latency != webReplica.Service || spec.CPULimit != "150m" {
+	if spec.CPUPerRequest != 5*time.Millisecond-realRequestOverhead || spec.Workers != webReplica.Workers ||
+		spec.Latency != webReplica.Service || spec.CPULimit != "400m" {
 		t.Errorf("real pod spec %+v", spec)
 	}
-	// At the limit one pod answers about what the model's replica answers.
+	// Saturated (every worker busy) the pod uses less than its limit, so its
+	// capacity is its workers', not the CFS quota's.
 	perRequest := float64(spec.CPUPerRequest+realRequestOverhead) / float64(time.Millisecond)
-	if capacity := 150 / perRequest; capacity < 0.7*webReplica.Capacity() || capacity > 1.1*webReplica.Capacity() {
-		t.Errorf("a real pod saturates at %.0f requests/s, the model at %.0f", capacity, webReplica.Capacity())
+	q := resource.MustParse(spec.CPULimit)
+	limit := float64(q.MilliValue())
+	if saturated := webReplica.Capacity() * perRequest; saturated > limit/1.5 {
+		t.Errorf("a saturated real pod uses %.0fm of its %s limit: the limit would bind", saturated, spec.CPULimit)
 	}
 	if !(&cluster.Cluster{Provider: "kind"}).RealPods() || (&cluster.Cluster{Provider: "kwok"}).RealPods() {
 		t.Error("kind runs real pods, kwok simulated ones")

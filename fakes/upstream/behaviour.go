@@ -26,7 +26,7 @@ var modes = []Mode{ModeNormal, ModeClose, ModeReset, ModeMalformed, ModeHang}
 // Behaviour is what the upstream does with one request. The zero value answers
 // 200 at once with a small JSON body.
 type Behaviour struct {
-	Latency  time.Duration `json:"latency,omitempty"`   // before the headers
+	Latency  time.Duration `json:"latency,omitempty"`   // before the headers, CPU burnt included
 	Jitter   time.Duration `json:"jitter,omitempty"`    // uniform extra 0..Jitter
 	Status   int           `json:"status,omitempty"`    // 0 means 200
 	BodySize int           `json:"body_size,omitempty"` // pad the body to at least this many bytes
@@ -37,6 +37,13 @@ type Behaviour struct {
 	// so a pod whose CPU is throttled or shared still costs exactly this much
 	// CPU per request, and answers later instead.
 	CPUPerRequest time.Duration `json:"cpu_per_request,omitempty"`
+	// Workers, when > 0, serves at most this many requests of this behaviour
+	// (the default, or one rule) at once, as a server with a fixed pool of
+	// workers: the others wait in line, in order of arrival, before any of
+	// the above applies; a request whose client gives up leaves the line. A
+	// rule without workers is never queued behind them (a health check).
+	// Query parameters cannot change it.
+	Workers int `json:"workers,omitempty"`
 }
 
 // Validate says which field is wrong, in flag terms.
@@ -56,6 +63,8 @@ func (b Behaviour) Validate() error {
 		return fmt.Errorf("cpu: must not be negative, got %s", b.CPU)
 	case b.CPUPerRequest < 0:
 		return fmt.Errorf("cpu-per-request: must not be negative, got %s", b.CPUPerRequest)
+	case b.Workers < 0:
+		return fmt.Errorf("workers: must not be negative (0: no limit), got %d", b.Workers)
 	}
 	for _, m := range modes {
 		if b.Mode == "" || b.Mode == m {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,13 +15,21 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CertDir, "cert-dir", "", "where --tls writes its certificates (default: a temp dir removed on exit)")
 	fs.StringVar(&c.Name, "name", "upstream", "name reported in X-Upstream-Name")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
-	fs.DurationVar(&c.Default.Latency, "latency", 0, "delay before the response headers")
+	fs.DurationVar(&c.Default.Latency, "latency", 0, "delay before the response headers (CPU burnt per request included)")
 	fs.DurationVar(&c.Default.Jitter, "jitter", 0, "uniform random extra delay, 0..jitter")
 	fs.IntVar(&c.Default.Status, "status", 200, "response status")
 	fs.IntVar(&c.Default.BodySize, "body-size", 0, "pad the body to at least this many bytes")
 	fs.DurationVar(&c.Default.SlowBody, "slow-body", 0, "spread the body over this long")
 	fs.DurationVar(&c.Default.CPU, "cpu", 0, "busy CPU time per request")
 	fs.DurationVar(&c.Default.CPUPerRequest, "cpu-per-request", 0, "CPU time (thread CPU, not wall time) burnt per request")
+	fs.Func("workers", "serve at most this many requests at once, the others wait in line (0: no limit; rules have their own)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		c.Default.Workers = n
+		return c.Default.Validate()
+	})
 	fs.Func("mode", "normal|close|reset|malformed|hang", func(v string) error {
 		c.Default.Mode = Mode(v)
 		return c.Default.Validate()
@@ -30,7 +39,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.Require = cred
 		return err
 	})
-	fs.Func("rule", "per-path behaviour PREFIX:key=value,... (keys: latency, jitter, status, body_size, slow_body, cpu, mode); repeatable", func(v string) error {
+	fs.Func("rule", "per-path behaviour PREFIX:key=value,... (keys: latency, jitter, status, body_size, slow_body, cpu, mode, workers); repeatable", func(v string) error {
 		prefix, b, err := parseRule(v)
 		if err != nil {
 			return err
@@ -50,6 +59,7 @@ func parseRule(v string) (string, Behaviour, error) {
 		return "", Behaviour{}, fmt.Errorf("want PREFIX:key=value,... with PREFIX starting with /, got %q", v)
 	}
 	q := map[string][]string{}
+	workers := 0
 	for _, kv := range strings.Split(kvs, ",") {
 		if kv == "" {
 			continue
@@ -60,12 +70,19 @@ func parseRule(v string) (string, Behaviour, error) {
 		}
 		switch k {
 		case "latency", "jitter", "status", "body_size", "slow_body", "cpu", "mode":
+		case "workers": // not a query parameter: a request cannot change the pool it waits for
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return "", Behaviour{}, fmt.Errorf("rule %q: workers: %v", v, err)
+			}
+			workers = n
+			continue
 		default:
 			return "", Behaviour{}, fmt.Errorf("rule %q: unknown key %q", v, k)
 		}
 		q[k] = []string{val}
 	}
-	b, err := Behaviour{}.override(q)
+	b, err := Behaviour{Workers: workers}.override(q)
 	if err != nil {
 		return "", Behaviour{}, fmt.Errorf("rule %q: %w", v, err)
 	}
@@ -116,6 +133,9 @@ func behaviourArgs(b Behaviour) []string {
 	if b.Mode != "" {
 		a = append(a, "--mode", string(b.Mode))
 	}
+	if b.Workers != 0 {
+		a = append(a, "--workers", fmt.Sprint(b.Workers))
+	}
 	return a
 }
 
@@ -142,6 +162,9 @@ func ruleString(b Behaviour) string {
 	}
 	if b.Mode != "" {
 		add("mode", string(b.Mode))
+	}
+	if b.Workers != 0 {
+		add("workers", fmt.Sprint(b.Workers))
 	}
 	return strings.Join(kv, ",")
 }

@@ -74,6 +74,7 @@ type Server struct {
 	mu    sync.RWMutex
 	def   Behaviour
 	rules map[string]Behaviour
+	gates map[string]chan struct{} // "" (the default) or a rule's prefix -> its workers, when it has some
 
 	requests, inflight atomic.Int64
 	statsMu            sync.Mutex
@@ -120,12 +121,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		name: cfg.Name, ln: ln, info: cfg.Info, status: cfg.ClientCertStatus, cred: cfg.Require,
-		def: cfg.Default, rules: map[string]Behaviour{},
+		def: cfg.Default, rules: map[string]Behaviour{}, gates: map[string]chan struct{}{},
 		byPath: map[string]int64{}, byStatus: map[string]int64{},
 		hangs: map[net.Conn]struct{}{}, done: make(chan struct{}), files: files,
 	}
+	s.setGate("", cfg.Default.Workers)
 	for p, b := range cfg.Rules {
 		s.rules[p] = b
+		s.setGate(p, b.Workers)
 	}
 	scheme := "http"
 	serveLn := ln
@@ -182,6 +185,7 @@ func (s *Server) SetDefault(b Behaviour) error {
 	}
 	s.mu.Lock()
 	s.def = b
+	s.setGate("", b.Workers)
 	s.mu.Unlock()
 	return nil
 }
@@ -193,8 +197,36 @@ func (s *Server) SetRule(prefix string, b Behaviour) error {
 	}
 	s.mu.Lock()
 	s.rules[prefix] = b
+	s.setGate(prefix, b.Workers)
 	s.mu.Unlock()
 	return nil
+}
+
+// setGate gives key (under s.mu) a line of n workers, or none for 0. An
+// unchanged n keeps the line; requests admitted by a replaced one release it.
+func (s *Server) setGate(key string, n int) {
+	switch g := s.gates[key]; {
+	case n == 0:
+		delete(s.gates, key)
+	case g == nil || cap(g) != n:
+		s.gates[key] = make(chan struct{}, n)
+	}
+}
+
+// admit waits for a worker of gate (nil: none needed); false when the client
+// gave up or the server closes first. Blocked senders on a channel are served
+// in order of arrival, so the line is first come, first served.
+func (s *Server) admit(r *http.Request, gate chan struct{}) bool {
+	if gate == nil {
+		return true
+	}
+	select {
+	case gate <- struct{}{}:
+		return true
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+	return false
 }
 
 // Stats returns a copy of the counters.
@@ -212,16 +244,17 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-func (s *Server) behaviourFor(path string) Behaviour {
+// behaviourFor is the behaviour for path and its line of workers (nil: none).
+func (s *Server) behaviourFor(path string) (Behaviour, chan struct{}) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	best, bestLen := s.def, -1
+	best, key, bestLen := s.def, "", -1
 	for p, b := range s.rules {
 		if strings.HasPrefix(path, p) && len(p) > bestLen {
-			best, bestLen = b, len(p)
+			best, key, bestLen = b, p, len(p)
 		}
 	}
-	return best
+	return best, s.gates[key]
 }
 
 func (s *Server) count(path, outcome string) {
@@ -243,7 +276,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.refuse(w, r) {
 		return
 	}
-	b, err := s.behaviourFor(r.URL.Path).override(r.URL.Query())
+	b, gate := s.behaviourFor(r.URL.Path)
+	if !s.admit(r, gate) {
+		s.count(r.URL.Path, "aborted")
+		return
+	}
+	if gate != nil {
+		defer func() { <-gate }()
+	}
+	admitted := time.Now()
+	b, err := b.override(r.URL.Query())
 	if err != nil {
 		s.count(r.URL.Path, "400")
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -255,7 +297,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b.CPUPerRequest > 0 {
 		burnThreadCPU(b.CPUPerRequest)
 	}
-	delay := b.Latency
+	// Latency is the time to the headers once a worker has the request: CPU
+	// burnt is part of it, not added to it (a service time of 50 ms with 5 ms
+	// of CPU in it answers after 50 ms, not 55, and serves 20 a second per worker).
+	delay := b.Latency - time.Since(admitted)
 	if b.Jitter > 0 {
 		delay += time.Duration(rand.Int64N(int64(b.Jitter) + 1))
 	}

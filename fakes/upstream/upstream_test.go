@@ -140,8 +140,8 @@ func TestControlAPI(t *testing.T) {
 
 func TestArgsRoundTrip(t *testing.T) {
 	in := Config{Name: "api", Listen: "127.0.0.1:0",
-		Default: Behaviour{Latency: 300 * time.Millisecond, Jitter: 5 * time.Millisecond, Status: 201, BodySize: 10, Mode: ModeNormal, CPU: time.Millisecond},
-		Rules:   map[string]Behaviour{"/h": {Status: 500, Mode: ModeReset}},
+		Default: Behaviour{Latency: 300 * time.Millisecond, Jitter: 5 * time.Millisecond, Status: 201, BodySize: 10, Mode: ModeNormal, CPU: time.Millisecond, Workers: 2},
+		Rules:   map[string]Behaviour{"/h": {Status: 500, Mode: ModeReset}, "/q": {Latency: time.Second, Workers: 3}},
 		TLSFlags: pki.ServerTLSFlags{Enabled: true, Chain: pki.ChainLeafOnly, Cert: pki.Expired,
 			SANs: []string{"api.lab"}, ClientAuth: pki.ClientAuthRequire}, CertDir: "/tmp/x",
 		Require: &Credential{Header: "apikey", Value: "k=1"}}
@@ -157,7 +157,7 @@ func TestArgsRoundTrip(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--mode", "boom"}, {"--rule", "nopath"}, {"--rule", "/x:speed=1"},
+	for _, args := range [][]string{{"--mode", "boom"}, {"--rule", "nopath"}, {"--rule", "/x:speed=1"}, {"--workers", "-1"}, {"--rule", "/x:workers=two"},
 		{"--require-header", "apikey"}, {"--require-header", "=v"}, {"--require-header", "a b=v"}} {
 		var c Config
 		fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
@@ -223,6 +223,29 @@ func TestCPUPerRequestIsThreadCPU(t *testing.T) {
 	t.Logf("%s of CPU per request (asked %s)", used, per)
 }
 
+// The CPU a request burns is part of its latency, not added to it: a 200 ms
+// service time with 150 ms of CPU in it answers after about 200 ms. Added,
+// it could never answer within 350 ms; the fastest of three tries is taken,
+// so a busy machine that slows the burn does not fail the test.
+func TestLatencyIncludesCPUBurnt(t *testing.T) {
+	const latency, burn = 200 * time.Millisecond, 150 * time.Millisecond
+	s := start(t, Config{Default: Behaviour{Latency: latency, CPUPerRequest: burn}})
+	fastest := time.Hour
+	for range 3 {
+		_, _, d, err := get(t, s.URL()+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fastest = min(fastest, d)
+	}
+	if fastest < latency {
+		t.Errorf("answered after %v, before the %v latency", fastest, latency)
+	}
+	if fastest >= latency+burn-10*time.Millisecond {
+		t.Errorf("fastest of 3 answered after %v: the %v of CPU was added to the %v latency", fastest, burn, latency)
+	}
+}
+
 // An upstream that checks the credential itself answers its own 401 (its
 // name and error in the body) unless the exact header arrives.
 func TestRequireHeader(t *testing.T) {
@@ -257,5 +280,53 @@ func TestRequireHeader(t *testing.T) {
 	}
 	if st := s.Stats(); st.ByStatus["401"] != 2 || st.ByStatus["200"] != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// Workers: a saturated pool queues the default's requests in order of
+// arrival; a rule without workers (the readiness probe) is not queued behind
+// them; a client that gives up leaves the line.
+func TestWorkersQueueInLine(t *testing.T) {
+	const service = 100 * time.Millisecond
+	s := start(t, Config{Name: "pod", Default: Behaviour{Latency: service, Workers: 1},
+		Rules: map[string]Behaviour{"/healthz": {}}})
+	done := make(chan time.Duration, 3)
+	for range 3 {
+		go func() { _, _, d, _ := get(t, s.URL()+"/"); done <- d }()
+	}
+	time.Sleep(20 * time.Millisecond) // one served, two in line
+	_, _, probe, err := get(t, s.URL()+"/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probe >= service {
+		t.Errorf("/healthz (a rule without workers) took %v behind a busy worker: it waited in the default's line", probe)
+	}
+	var last time.Duration
+	for range 3 {
+		last = max(last, <-done)
+	}
+	if last < 3*service {
+		t.Errorf("3 requests on 1 worker: the last took %v, want >= %v (one after another)", last, 3*service)
+	}
+
+	// A waiting client that gives up does not keep its place.
+	first := make(chan struct{})
+	go func() { defer close(first); _, _, _, _ = get(t, s.URL()+"/") }()
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+"/", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Error("a request waiting for the busy worker answered within 20 ms")
+	}
+	cancel()
+	<-first
+	if _, _, d, err := get(t, s.URL()+"/"); err != nil || d >= 2*service {
+		t.Errorf("after the abandoned request a lone request took %v (%v): the abandoned one kept its place", d, err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if got := s.Stats().ByStatus["aborted"]; got < 1 {
+		t.Errorf("the request that left the line was not counted aborted: %v", s.Stats().ByStatus)
 	}
 }

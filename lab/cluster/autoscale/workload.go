@@ -46,6 +46,9 @@ type WorkloadSpec struct {
 	CPUPerRequest time.Duration
 	// Latency is the pod's answer delay per request (not CPU).
 	Latency time.Duration
+	// Workers is how many requests the pod serves at once; the others wait
+	// in line (`fake upstream --workers`). 0: no limit.
+	Workers int
 	// NodeSelector pins the pods to nodes; default: the cluster's
 	// (cluster.Cluster.NodeSelector: a tenant's own nodes on a shared kwok
 	// cluster).
@@ -164,8 +167,9 @@ func (s WorkloadSpec) Objects() (*appsv1.Deployment, *corev1.Service, error) {
 	return dep, svc, nil
 }
 
-// healthPath is the readiness probe's path: a rule with no CPU and no delay,
-// so probes cost the pod nothing measurable.
+// healthPath is the readiness probe's path: a rule with no CPU, no delay and
+// no workers, so probes cost the pod nothing measurable and never wait in the
+// line of a saturated pod.
 const healthPath = "/healthz"
 
 // upstreamArgs is the pod's command line after the /chaoslab entrypoint.
@@ -177,6 +181,9 @@ func upstreamArgs(s WorkloadSpec) []string {
 	}
 	if s.CPUPerRequest > 0 {
 		a = append(a, "--cpu-per-request", s.CPUPerRequest.String())
+	}
+	if s.Workers > 0 {
+		a = append(a, "--workers", fmt.Sprint(s.Workers))
 	}
 	return a
 }

@@ -1,6 +1,7 @@
 package autoscale_test
 
 import (
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/chaoslab/chaoslab/fakes/upstream"
 	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
 
@@ -96,7 +98,7 @@ func TestHPAObject(t *testing.T) {
 
 func TestRealPodObjectsRunTheUpstreamWithCPUAndProbe(t *testing.T) {
 	dep, _, err := autoscale.WorkloadSpec{Name: "web", Image: "chaoslab.local/chaoslab:abc", CPURequest: "100m", CPULimit: "200m",
-		CPUPerRequest: 5 * time.Millisecond, Latency: 50 * time.Millisecond, Port: 8080}.Objects()
+		CPUPerRequest: 5 * time.Millisecond, Latency: 50 * time.Millisecond, Workers: 2, Port: 8080}.Objects()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +107,20 @@ func TestRealPodObjectsRunTheUpstreamWithCPUAndProbe(t *testing.T) {
 		t.Errorf("image %s pull %s: want the imported image, never pulled", ct.Image, ct.ImagePullPolicy)
 	}
 	args := strings.Join(ct.Args, " ")
-	for _, want := range []string{"fake upstream", "--name $(POD_NAME)", "--listen 0.0.0.0:8080", "--cpu-per-request 5ms", "--latency 50ms", "--rule /healthz:status=200"} {
+	for _, want := range []string{"fake upstream", "--name $(POD_NAME)", "--listen 0.0.0.0:8080", "--cpu-per-request 5ms", "--latency 50ms", "--workers 2", "--rule /healthz:status=200"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}
+	}
+	// The pod's binary reads them: the probe's rule has no workers of its own.
+	var cfg upstream.Config
+	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(ct.Args[2:]); err != nil {
+		t.Fatalf("fake upstream %q: %v", args, err)
+	}
+	if cfg.Default.Workers != 2 || cfg.Default.Latency != 50*time.Millisecond || cfg.Rules["/healthz"].Workers != 0 {
+		t.Errorf("parsed %+v: want 2 workers, 50ms, a probe rule without workers", cfg)
 	}
 	if ct.Resources.Limits.Cpu().MilliValue() != 200 || ct.Resources.Requests.Cpu().MilliValue() != 100 {
 		t.Errorf("resources %v", ct.Resources)
