@@ -133,14 +133,30 @@ func pidAlive(s string) bool {
 // PruneImages removes the images the docker backend built (label
 // chaoslab.image) that no container uses, except the newest of each
 // repository: every change to the source makes a new content-hash tag, and
-// old ones would pile up.
+// old ones would pile up (`chaoslab cleanup -images`).
 func PruneImages(ctx context.Context) (removed []string, err error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cli.Close()
-	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "chaoslab.image"))})
+	return pruneImages(ctx, cli, "", 1)
+}
+
+// keepBuilt is how many images of a repository a build leaves behind: the
+// one just built and two before it, which other checkouts (another branch,
+// a colleague on the same daemon) may be about to start.
+const keepBuilt = 3
+
+// pruneImages removes the images of repo (every repository the backend
+// builds when repo is "") that no container uses, except the keep newest of
+// each repository.
+func pruneImages(ctx context.Context, cli *client.Client, repo string, keep int) (removed []string, err error) {
+	label := "chaoslab.image"
+	if repo != "" {
+		label += "=" + repo
+	}
+	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
 	if err != nil {
 		return nil, fmt.Errorf("docker: list images: %w", err)
 	}
@@ -152,13 +168,13 @@ func PruneImages(ctx context.Context) (removed []string, err error) {
 	for _, c := range cs {
 		used[c.ImageID] = true
 	}
-	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
-	newest := map[string]bool{}
+	sort.SliceStable(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
+	kept := map[string]int{}
 	var errs []error
 	for _, im := range imgs {
-		repo := im.Labels["chaoslab.image"]
-		if !newest[repo] {
-			newest[repo] = true
+		r := im.Labels["chaoslab.image"]
+		if kept[r] < keep {
+			kept[r]++
 			continue
 		}
 		if used[im.ID] {

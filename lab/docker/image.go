@@ -79,6 +79,10 @@ func ensureImage(ctx context.Context, cli *client.Client, r imageRecipe, workDir
 		if err := buildScratchImage(ctx, cli, ref, r.binName, content); err != nil {
 			return "", err
 		}
+		// Each source change tags a new image (88 MB for chaoslab): keep the
+		// last few, so a developer's daemon does not fill up. Best effort:
+		// what is left, `chaoslab cleanup -images` removes.
+		_, _ = pruneImages(ctx, cli, r.repo, keepBuilt)
 	}
 	if built.refs == nil {
 		built.refs = map[string]string{}
