@@ -114,6 +114,10 @@ func Cases() []Case {
 	add(Case{Name: "route/prefix-longest", Group: "route", Req: get("/echoes"), Compare: proxied})
 	add(Case{Name: "route/https-only-426", Group: "route", Req: get("/secure/x"), Compare: full,
 		Expect: Expect{Status: 426, BodyContains: []string{"Please use HTTPS protocol"}, Header: map[string]string{"Upgrade": "TLS/1.2, HTTP/1.1"}}})
+	// On a kept-alive connection (the suite's other requests close theirs):
+	// Kong sets Connection: Upgrade on its 426 (runloop/handler.lua).
+	add(Case{Name: "route/https-only-426-keepalive", Group: "route", Req: trailing(get("/echoes"), "GET /secure/x HTTP/1.1\r\nHost: x\r\n\r\n"), Compare: full,
+		Expect: Expect{Status: 426, Header: map[string]string{"Connection": "keep-alive, Upgrade"}}})
 	add(Case{Name: "route/https-only-426-html", Group: "route", Req: get("/secure/x", "Accept", "text/html"), Compare: full, Expect: Expect{Status: 426}})
 	for _, code := range []string{"301", "302", "307", "308"} {
 		add(Case{Name: "route/https-redirect-" + code, Group: "route", Req: get("/secure" + code + "/p?q=1"), Compare: full,

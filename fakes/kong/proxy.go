@@ -108,7 +108,14 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 			c.nginxRedirect(code, "https://"+c.forwardedHost()+r.RequestURI)
 			return
 		}
-		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}})
+		// Kong sets Connection: Upgrade (runloop/handler.lua); nginx joins
+		// it to its own keep-alive, and answers a closing client with
+		// Connection: close alone (measured on Kong 3.9.1).
+		h := http.Header{"Upgrade": {"TLS/1.2, HTTP/1.1"}}
+		if !r.Close {
+			h.Set("Connection", "keep-alive, Upgrade")
+		}
+		c.kongError(http.StatusUpgradeRequired, "Please use HTTPS protocol", h)
 		return
 	}
 	c.svc = c.rt.services[m.route.Service]
