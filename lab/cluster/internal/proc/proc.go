@@ -33,7 +33,7 @@ func Under(dir string) []int {
 		if err != nil || !bytes.Contains(cmdline, needle) {
 			continue
 		}
-		if zombie(pid) {
+		if !Alive(pid) { // exited, only waiting to be reaped
 			continue
 		}
 		pids = append(pids, pid)
@@ -83,5 +83,3 @@ func KillUnder(dir string, grace time.Duration) ([]int, error) {
 
 // Alive reports whether pid exists and has not exited (procs.Running).
 func Alive(pid int) bool { return procs.Running(pid) }
-
-func zombie(pid int) bool { return !procs.Running(pid) }
