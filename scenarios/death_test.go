@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chaoslab/chaoslab/internal/procs"
+	"github.com/chaoslab/chaoslab/internal/turns"
 	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/reports"
 )
@@ -55,6 +56,9 @@ func TestComponentDiesMidScenario(t *testing.T) {
 }
 
 func runDeathCase(t *testing.T, c deathCase) {
+	if c.cluster != "" {
+		turns.Take(t)
+	}
 	t.Setenv(lab.EnvGateway, c.gateway)
 	sc, err := Lookup(c.scenario)
 	if err != nil {

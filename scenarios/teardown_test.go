@@ -16,6 +16,7 @@ import (
 	"github.com/chaoslab/chaoslab/fakes/upstream"
 	"github.com/chaoslab/chaoslab/internal/listeners"
 	"github.com/chaoslab/chaoslab/internal/procs"
+	"github.com/chaoslab/chaoslab/internal/turns"
 	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/lab/docker"
 )
@@ -40,6 +41,9 @@ func TestNothingOutlivesClose(t *testing.T) {
 		{"embedded/cluster-node", "embedded", "emulation", "node"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.cluster != "" {
+				turns.Take(t)
+			}
 			t.Setenv(lab.EnvGateway, c.gateway)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chaoslab/chaoslab/internal/listeners"
 	"github.com/chaoslab/chaoslab/internal/procs"
+	"github.com/chaoslab/chaoslab/internal/turns"
 	"github.com/chaoslab/chaoslab/lab"
 	"github.com/chaoslab/chaoslab/scenarios/drill"
 )
@@ -394,6 +395,7 @@ func TestDrillAutoscaling(t *testing.T) {
 	if lab.DefaultCluster() != "kwok" {
 		t.Skip("kwok control plane not built: run make k8s-tools")
 	}
+	turns.Take(t)
 	tr := newTrainee(t)
 	tr.start("autoscaling/hpa-unknown-target", "--cluster", "kwok")
 	st := tr.status()

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/chaoslab/chaoslab/internal/turns"
 	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 	"github.com/chaoslab/chaoslab/lab/cluster/internal/proc"
@@ -34,6 +35,7 @@ func requireTools(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
+	turns.Take(t)
 }
 
 // httptestReplicas is a ReplicaFactory of tiny loopback servers that name their pod.

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/chaoslab/chaoslab/internal/turns"
 	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
@@ -94,6 +95,7 @@ func TestNodeClusterRealPodsAndNothingLeft(t *testing.T) {
 	if testing.Short() {
 		t.Skip("node integration test: skipped in -short mode")
 	}
+	turns.Take(t)
 	p := &cluster.Node{Log: testLog{t}}
 	if ok, reason := p.Available(); !ok {
 		t.Skip(reason)

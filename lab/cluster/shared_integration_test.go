@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/chaoslab/chaoslab/internal/turns"
 	"github.com/chaoslab/chaoslab/lab/cluster"
 	"github.com/chaoslab/chaoslab/lab/cluster/autoscale"
 )
@@ -157,6 +158,7 @@ func TestNodeTenantRestoresTheRealNode(t *testing.T) {
 	if ok, reason := p.Available(); !ok {
 		t.Skip(reason)
 	}
+	turns.Take(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	shared, err := p.Create(ctx, "tenantnode")
