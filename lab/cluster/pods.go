@@ -179,9 +179,12 @@ func (c *Cluster) Serving(p *corev1.Pod) bool {
 	if c.SimulatedNode(p.Spec.NodeName) {
 		return true
 	}
-	if p.Status.PodIP == "" {
-		return false
-	}
+	return p.Status.PodIP != "" && PodReady(p)
+}
+
+// PodReady reports the pod's Ready condition (its containers' readiness
+// probes passed).
+func PodReady(p *corev1.Pod) bool {
 	for _, cond := range p.Status.Conditions {
 		if cond.Type == corev1.PodReady {
 			return cond.Status == corev1.ConditionTrue

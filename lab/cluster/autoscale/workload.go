@@ -3,6 +3,8 @@ package autoscale
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -215,6 +217,10 @@ func Deploy(ctx context.Context, c *cluster.Cluster, spec WorkloadSpec) (*Worklo
 }
 
 // WaitReady waits until the Deployment reports at least n ready replicas.
+// When ctx ends first, the error says why the pods are not ready: each pod's
+// phase and waiting reason, and the namespace's latest warning events (a pod
+// stuck in ContainerCreating and one whose image cannot be pulled look the
+// same in a replica count).
 func (w *Workload) WaitReady(ctx context.Context, n int32) error {
 	c := w.c
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -222,16 +228,119 @@ func (w *Workload) WaitReady(ctx context.Context, n int32) error {
 	var last int32
 	for {
 		dep, err := c.Client.AppsV1().Deployments(w.Namespace).Get(ctx, w.Spec.Name, metav1.GetOptions{})
-		if err != nil {
+		if err == nil {
+			if last = dep.Status.ReadyReplicas; last >= n {
+				return nil
+			}
+		} else if ctx.Err() == nil {
 			return err
-		}
-		if last = dep.Status.ReadyReplicas; last >= n {
-			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w", w.Namespace, w.Spec.Name, last, n, ctx.Err())
 		case <-tick.C:
+			continue
+		}
+		return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w%s", w.Namespace, w.Spec.Name, last, n, ctx.Err(), w.whyNotReady(ctx))
+	}
+}
+
+// whyNotReady describes the workload's pods that are not ready and the
+// namespace's last warning events, in one line starting with "; ". It asks
+// with a few seconds of its own, since the caller's context has ended.
+func (w *Workload) whyNotReady(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	pods, err := w.c.Client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: w.Selector().String()})
+	if err != nil {
+		return "; pods: " + err.Error()
+	}
+	var b strings.Builder
+	for _, p := range describePods(pods.Items) {
+		b.WriteString("; ")
+		b.WriteString(p)
+	}
+	if len(pods.Items) == 0 {
+		b.WriteString("; no pods yet")
+	}
+	evs, err := w.c.Client.CoreV1().Events(w.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
+	if err == nil {
+		if e := lastWarnings(evs.Items, 3); e != "" {
+			b.WriteString("; last warnings: ")
+			b.WriteString(e)
 		}
 	}
+	return b.String()
+}
+
+// describePods says, for each pod that is not Ready, its phase and what its
+// containers wait for: "web-7d9-x2: Pending (ContainerCreating), node node-1".
+func describePods(pods []corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		if cluster.PodReady(&p) {
+			continue
+		}
+		var why []string
+		for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			switch {
+			case cs.State.Waiting != nil:
+				why = append(why, joinNonEmpty(": ", cs.State.Waiting.Reason, cs.State.Waiting.Message))
+			case cs.State.Terminated != nil:
+				why = append(why, fmt.Sprintf("%s exited %d", joinNonEmpty(": ", cs.State.Terminated.Reason, cs.State.Terminated.Message), cs.State.Terminated.ExitCode))
+			case cs.State.Running != nil && !cs.Ready:
+				why = append(why, "running, readiness probe not yet passed")
+			}
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status != corev1.ConditionTrue {
+				why = append(why, joinNonEmpty(": ", "unscheduled "+cond.Reason, cond.Message))
+			}
+		}
+		line := fmt.Sprintf("pod %s: %s", p.Name, p.Status.Phase)
+		if len(why) > 0 {
+			line += " (" + strings.Join(why, ", ") + ")"
+		}
+		if p.Spec.NodeName != "" {
+			line += ", node " + p.Spec.NodeName
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// lastWarnings is the newest n warning events, oldest first:
+// "pod/web-x FailedCreatePodSandBox: ... (x3)".
+func lastWarnings(evs []corev1.Event, n int) string {
+	sort.SliceStable(evs, func(i, j int) bool { return eventTime(evs[i]).Before(eventTime(evs[j])) })
+	if len(evs) > n {
+		evs = evs[len(evs)-n:]
+	}
+	var out []string
+	for _, e := range evs {
+		s := fmt.Sprintf("%s/%s %s: %s", strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
+		if e.Count > 1 {
+			s += fmt.Sprintf(" (x%d)", e.Count)
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " | ")
+}
+
+func eventTime(e corev1.Event) time.Time {
+	for _, t := range []time.Time{e.LastTimestamp.Time, e.EventTime.Time, e.FirstTimestamp.Time, e.CreationTimestamp.Time} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, sep)
 }
