@@ -46,8 +46,12 @@ var funcs = template.FuncMap{
 	"ms":     func(v float64) string { return fmt.Sprintf("%.1f ms", v) },
 	"num":    func(v float64) string { return fmtNum(v) },
 	"sorted": sortedOutcomes,
-	"lines":  func(s string) []string { return strings.Split(strings.TrimSpace(s), "\n\n") },
+	"lines":  paragraphs,
 }
+
+// paragraphs splits a story or a lesson at its blank lines: each part is
+// one <p>.
+func paragraphs(s string) []string { return strings.Split(strings.TrimSpace(s), "\n\n") }
 
 type outcomeCount struct {
 	Outcome string
