@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -217,7 +218,7 @@ func Deploy(ctx context.Context, c *cluster.Cluster, spec WorkloadSpec) (*Worklo
 }
 
 // WaitReady waits until the Deployment reports at least n ready replicas.
-// When ctx ends first, the error says why the pods are not ready: each pod's
+// When ctx times out first, the error says why the pods are not ready: each pod's
 // phase and waiting reason, and the namespace's latest warning events (a pod
 // stuck in ContainerCreating and one whose image cannot be pulled look the
 // same in a replica count).
@@ -240,7 +241,11 @@ func (w *Workload) WaitReady(ctx context.Context, n int32) error {
 		case <-tick.C:
 			continue
 		}
-		return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w%s", w.Namespace, w.Spec.Name, last, n, ctx.Err(), w.whyNotReady(ctx))
+		why := ""
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) { // not on Ctrl-C: teardown should not wait on it
+			why = w.whyNotReady(ctx)
+		}
+		return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w%s", w.Namespace, w.Spec.Name, last, n, ctx.Err(), why)
 	}
 }
 
@@ -273,7 +278,7 @@ func (w *Workload) whyNotReady(ctx context.Context) string {
 }
 
 // describePods says, for each pod that is not Ready, its phase and what its
-// containers wait for: "web-7d9-x2: Pending (ContainerCreating), node node-1".
+// containers wait for: "pod web-7d9-x2: Pending (ContainerCreating), node node-1".
 func describePods(pods []corev1.Pod) []string {
 	var out []string
 	for _, p := range pods {

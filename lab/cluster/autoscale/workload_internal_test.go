@@ -1,12 +1,17 @@
 package autoscale
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/chaoslab/chaoslab/lab/cluster"
 )
 
 func TestDescribePodsSaysWhatEachUnreadyPodWaitsFor(t *testing.T) {
@@ -55,5 +60,40 @@ func TestLastWarningsNewestLast(t *testing.T) {
 	}
 	if lastWarnings(nil, 3) != "" {
 		t.Error("no events should say nothing")
+	}
+}
+
+func TestWaitReadyTimeoutSaysWhyThePodsAreNotReady(t *testing.T) {
+	pod := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "lab", Labels: map[string]string{LabelWorkload: "web"}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
+			{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}}}}},
+	}
+	ev := corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "web-1.1", Namespace: "lab"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-1"}, Type: "Warning", Reason: "Failed",
+		Message: "Failed to pull image", LastTimestamp: metav1.Now(),
+	}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "lab"}}
+	c := &cluster.Cluster{Name: "lab", Provider: "kwok", Namespace: "lab", Client: fake.NewClientset(dep, &pod, &ev)}
+	w := &Workload{Spec: WorkloadSpec{Name: "web"}, Namespace: "lab", Labels: map[string]string{LabelWorkload: "web"}, c: c}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := w.WaitReady(ctx, 1)
+	if err == nil {
+		t.Fatal("no ready replica, yet WaitReady returned nil")
+	}
+	for _, want := range []string{"deployment lab/web: 0 of 1 replicas ready", "pod web-1: Pending (ImagePullBackOff: Back-off pulling image)", "last warnings: pod/web-1 Failed: Failed to pull image"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\nlacks %q", err, want)
+		}
+	}
+
+	// Cancelled (Ctrl-C), it returns at once without asking the API why.
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := w.WaitReady(ctx, 1); err == nil || strings.Contains(err.Error(), "pod web-1") {
+		t.Errorf("cancelled: %v", err)
 	}
 }
