@@ -342,7 +342,7 @@ func conditionLines(cs []autoscalingv2.HorizontalPodAutoscalerCondition) []strin
 func (x *asLab) eventLines(reasons ...string) []string {
 	var out []string
 	for _, e := range x.obs.Events(reasons...) {
-		out = append(out, fmt.Sprintf("%s %s %s/%s: %s", e.Type, e.Reason, e.Kind, e.Object, e.Message))
+		out = append(out, e.String())
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,18 @@ type Event struct {
 	Object  string    // involved object's name
 	Message string
 	Count   int32
+}
+
+// eventOf is what the lab keeps of a Kubernetes event seen at at.
+func eventOf(e *corev1.Event, at time.Time) Event {
+	return Event{At: at, Type: e.Type, Reason: e.Reason, Kind: e.InvolvedObject.Kind,
+		Object: e.InvolvedObject.Name, Message: strings.TrimSpace(e.Message), Count: e.Count}
+}
+
+// String is the event as one line, the way the report shows it:
+// "Warning FailedScheduling Pod/web-x: 0/1 nodes are available: ...".
+func (e Event) String() string {
+	return fmt.Sprintf("%s %s %s/%s: %s", e.Type, e.Reason, e.Kind, e.Object, e.Message)
 }
 
 // Observer records, for one namespace, Deployment replicas, HPA status and
@@ -103,8 +116,7 @@ func Observe(ctx context.Context, c *cluster.Cluster, ns string) (*Observer, err
 						return
 					}
 					o.seen[string(e.UID)] = e.Count
-					o.events = append(o.events, Event{At: time.Now(), Type: e.Type, Reason: e.Reason, Kind: e.InvolvedObject.Kind,
-						Object: e.InvolvedObject.Name, Message: e.Message, Count: e.Count})
+					o.events = append(o.events, eventOf(e, time.Now()))
 				})
 			}
 		}},

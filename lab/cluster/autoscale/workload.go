@@ -238,14 +238,13 @@ func (w *Workload) WaitReady(ctx context.Context, n int32) error {
 		}
 		select {
 		case <-ctx.Done():
+			why := ""
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) { // not on Ctrl-C: teardown should not wait on it
+				why = w.whyNotReady(ctx)
+			}
+			return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w%s", w.Namespace, w.Spec.Name, last, n, ctx.Err(), why)
 		case <-tick.C:
-			continue
 		}
-		why := ""
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) { // not on Ctrl-C: teardown should not wait on it
-			why = w.whyNotReady(ctx)
-		}
-		return fmt.Errorf("deployment %s/%s: %d of %d replicas ready: %w%s", w.Namespace, w.Spec.Name, last, n, ctx.Err(), why)
 	}
 }
 
@@ -313,20 +312,16 @@ func describePods(pods []corev1.Pod) []string {
 	return out
 }
 
-// lastWarnings is the newest n warning events, oldest first:
-// "pod/web-x FailedCreatePodSandBox: ... (x3)".
+// lastWarnings is the newest n warning events, oldest first, one line each
+// as the report shows events, joined by " | ".
 func lastWarnings(evs []corev1.Event, n int) string {
 	sort.SliceStable(evs, func(i, j int) bool { return eventTime(evs[i]).Before(eventTime(evs[j])) })
 	if len(evs) > n {
 		evs = evs[len(evs)-n:]
 	}
 	var out []string
-	for _, e := range evs {
-		s := fmt.Sprintf("%s/%s %s: %s", strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
-		if e.Count > 1 {
-			s += fmt.Sprintf(" (x%d)", e.Count)
-		}
-		out = append(out, s)
+	for i := range evs {
+		out = append(out, eventOf(&evs[i], eventTime(evs[i])).String())
 	}
 	return strings.Join(out, " | ")
 }

@@ -51,10 +51,10 @@ func TestDescribePodsSaysWhatEachUnreadyPodWaitsFor(t *testing.T) {
 func TestLastWarningsNewestLast(t *testing.T) {
 	at := func(s int) metav1.Time { return metav1.NewTime(time.Unix(int64(1000+s), 0)) }
 	ev := func(name, reason string, s int, count int32) corev1.Event {
-		return corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: name}, Reason: reason, Message: reason + " msg ", LastTimestamp: at(s), Count: count}
+		return corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: name}, Type: "Warning", Reason: reason, Message: reason + " msg ", LastTimestamp: at(s), Count: count}
 	}
 	got := lastWarnings([]corev1.Event{ev("a", "Third", 3, 1), ev("b", "First", 1, 1), ev("c", "Fourth", 4, 5), ev("d", "Second", 2, 1)}, 3)
-	want := "pod/d Second: Second msg | pod/a Third: Third msg | pod/c Fourth: Fourth msg (x5)"
+	want := "Warning Second Pod/d: Second msg | Warning Third Pod/a: Third msg | Warning Fourth Pod/c: Fourth msg"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
@@ -84,7 +84,7 @@ func TestWaitReadyTimeoutSaysWhyThePodsAreNotReady(t *testing.T) {
 	if err == nil {
 		t.Fatal("no ready replica, yet WaitReady returned nil")
 	}
-	for _, want := range []string{"deployment lab/web: 0 of 1 replicas ready", "pod web-1: Pending (ImagePullBackOff: Back-off pulling image)", "last warnings: pod/web-1 Failed: Failed to pull image"} {
+	for _, want := range []string{"deployment lab/web: 0 of 1 replicas ready", "pod web-1: Pending (ImagePullBackOff: Back-off pulling image)", "last warnings: Warning Failed Pod/web-1: Failed to pull image"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\nlacks %q", err, want)
 		}
